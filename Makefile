@@ -1,0 +1,39 @@
+# The lab in two commands: `make lab` (set up, then open JupyterLab) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.labkit-installed
+START := notebooks/00_start_here.ipynb
+# Jupyter refuses to run as root unless told; most users are not root.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: lab test setup runtimes lint notebooks clean
+
+lab: setup
+	$(PY) -m jupyterlab $(ROOT_FLAG) $(START)
+
+setup: $(STAMP) runtimes
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null || \
+	  { echo "make: the lab needs Python 3.10 or newer as '$(PYTHON)'; fix: install python3 (3.10+) or run make PYTHON=python3.11"; exit 1; }
+	@$(PYTHON) -m venv $(VENV) >/dev/null 2>&1 || \
+	  { rm -rf $(VENV); echo "make: '$(PYTHON) -m venv' failed; fix: sudo apt-get install -y python3-venv"; exit 1; }
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[lab,test]'
+	@touch $(STAMP)
+
+runtimes: $(STAMP)
+	@$(PY) -m labkit setup
+
+test: setup
+	$(PY) -m ruff check labkit tests benchmarks
+	$(PY) -m pytest
+
+# For teachers: re-run every notebook top to bottom and save its outputs.
+notebooks: setup
+	$(PY) -m jupyter nbconvert --to notebook --execute --inplace notebooks/*.ipynb
+
+clean:
+	rm -rf $(VENV) .runtimes

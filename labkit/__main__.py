@@ -1,0 +1,106 @@
+"""The command line: `python -m labkit doctor | bench | setup`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import bench, doctor, runtimes
+from .errors import LabkitError
+from .sandboxes import parse_kinds
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value > bench.MAX_N:
+        raise argparse.ArgumentTypeError(f"must be at most {bench.MAX_N:,}, got {value}")
+    return value
+
+
+def _kinds(text: str) -> list[str]:
+    try:
+        return parse_kinds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m labkit", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    doc = sub.add_parser("doctor", help="which sandbox kinds run here, why not, how to fix")
+    doc.add_argument("--json", action="store_true", help="print a JSON list instead")
+    doc.add_argument("--kinds", type=_kinds, default=None, help="comma-separated kinds")
+
+    ben = sub.add_parser("bench", help="measure each kind of sandbox in one run")
+    ben.add_argument("--kinds", type=_kinds, default=None, help="comma-separated kinds")
+    ben.add_argument("--n", type=_positive_int, default=200, help="measured cold calls")
+    ben.add_argument("--warmup", type=int, default=5, help="unmeasured calls first")
+    ben.add_argument("--live", type=_positive_int, default=None,
+                     help="instances held at once to measure memory")
+    ben.add_argument("--json", action="store_true", help="print JSON (contract in DESIGN)")
+    ben.add_argument("--save", action="store_true", help="also write data/recorded/")
+
+    setup = sub.add_parser("setup", help="install the runtimes the lab uses, where allowed")
+    setup.add_argument("parts", nargs="*", default=list(runtimes.SETUP_PARTS),
+                       help=f"what to install: {', '.join(runtimes.SETUP_PARTS)} (default: all)")
+    return parser
+
+
+def _print_bench_table(results: list[dict]) -> None:
+    print(f"{'kind':<8} {'p50 ms':>9} {'p99 ms':>9} {'per s':>9} {'MB/inst':>9}")
+    for r in results:
+        if not r.get("available", True):
+            print(f"{r['kind']:<8} not available: {r['reason']} (fix: {r['fix']})")
+            continue
+        print(f"{r['kind']:<8} {r['start_ms_p50']:>9.3f} {r['start_ms_p99']:>9.3f} "
+              f"{r['per_second']:>9.0f} {r['mem_mb_per_instance']:>9.3f}")
+        if r.get("warning"):
+            print(f"{'':<8} warning: {r['warning']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "doctor":
+            results = doctor.check_all(args.kinds)
+            if args.json:
+                print(json.dumps([r.to_dict() for r in results], indent=2))
+            else:
+                print(doctor.format_facts(), end="\n\n")
+                print(doctor.format_table(results))
+            return 0
+        if args.command == "bench":
+            results = bench.run_bench(args.kinds, n=args.n, warmup=args.warmup, live=args.live,
+                                      show_progress=sys.stderr.isatty() or not args.json)
+            if args.save:
+                path = bench.save(results)
+                print(f"saved to {path}", file=sys.stderr)
+            if args.json:
+                for r in results:
+                    r.pop("samples_ms", None)
+                print(json.dumps(results, indent=2))
+            else:
+                _print_bench_table(results)
+            return 0
+        if args.command == "setup":
+            for line in runtimes.setup(args.parts):
+                print(line)
+            return 0
+    except (LabkitError, ValueError) as exc:
+        print(f"labkit: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("labkit: interrupted; everything it started has been stopped", file=sys.stderr)
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

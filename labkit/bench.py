@@ -1,0 +1,102 @@
+"""The head-to-head: the same workload in each kind of sandbox, in one run.
+
+For every kind: warm-up calls, then n cold calls (a fresh sandbox each: created, workload
+run, answer checked, torn down) timed one at a time from the caller's side, then a number
+of instances held live at once to measure memory per instance. A kind that cannot run here
+is reported with its reason and fix, never dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from . import paths
+from .errors import LabkitError
+from .measure import check_count, machine_info, time_calls
+from .sandboxes import availability, open_sandbox, parse_kinds
+
+# Version of the JSON written by --save, so later readers can tell formats apart.
+FORMAT_VERSION = 1
+MAX_N = 100_000
+
+
+def bench_kind(kind: str, n: int, warmup: int = 5, live: int | None = None,
+               show_progress: bool = True) -> dict:
+    """Measure one kind; an unavailable kind comes back with its reason and fix."""
+    found = availability(kind)
+    if not found.available:
+        return {"kind": kind, "available": False, "reason": found.reason, "fix": found.fix,
+                "recorded": False}
+    try:
+        with open_sandbox(kind) as box:
+            timing = time_calls(box.run_standard, n, warmup,
+                                progress=f"{kind}: cold calls" if show_progress else None)
+            live = min(live or box.default_live, box.max_live())
+            per_instance = box.memory_per_instance(live)
+            versions = box.versions()
+    except LabkitError as exc:
+        return {"kind": kind, "available": False, "reason": f"the run failed: {exc}",
+                "fix": found.fix, "recorded": False}
+    stats = timing.stats
+    result = {
+        "kind": kind,
+        "available": True,
+        "n": n,
+        "start_ms_p50": stats.median_ms,
+        "start_ms_p99": stats.p99_ms,
+        "per_second": stats.per_second,
+        "mem_mb_per_instance": per_instance / 1e6,
+        "live_instances": live,
+        "recorded": False,
+        "versions": versions,
+        "samples_ms": [round(x, 4) for x in timing.ms.tolist()],
+    }
+    warning = stats.spread_warning()
+    if warning:
+        result["warning"] = warning
+    return result
+
+
+def run_bench(kinds=None, n: int = 200, warmup: int = 5, live: int | None = None,
+              show_progress: bool = True) -> list[dict]:
+    """Measure each kind in turn in this one run; the machine is recorded with each."""
+    kinds = parse_kinds(kinds)
+    check_count("n", n, maximum=MAX_N)
+    machine = machine_info()
+    results = []
+    for kind in tqdm(kinds, desc="bench", disable=not show_progress or len(kinds) < 2):
+        result = bench_kind(kind, n, warmup, live, show_progress)
+        result["machine"] = machine
+        results.append(result)
+    return results
+
+
+def save(results: list[dict], folder: Path | None = None) -> Path:
+    """Write a run to data/recorded/ so readers without the runtimes see real numbers."""
+    folder = Path(folder or paths.RECORDED_DIR)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = folder / f"bench-{stamp}.json"
+    payload = {"format": FORMAT_VERSION, "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+               "results": results}
+    path.write_text(json.dumps(payload, indent=1) + "\n")
+    return path
+
+
+def load_recorded(path: Path | None = None) -> list[dict]:
+    """A saved run (the newest if no path), each result marked as recorded."""
+    if path is None:
+        runs = sorted(Path(paths.RECORDED_DIR).glob("bench-*.json"))
+        if not runs:
+            raise FileNotFoundError(f"no recorded runs in {paths.RECORDED_DIR}")
+        path = runs[-1]
+    payload = json.loads(Path(path).read_text())
+    results = payload["results"]
+    for result in results:
+        result["recorded"] = True
+        result["source"] = Path(path).name
+    return results

@@ -1,0 +1,77 @@
+"""What this machine can run, why not, and how to fix it.
+
+Each kind is checked by a real trial (one instance started, the workload run, the answer
+checked), so "available" means it really starts here, not that a binary is on PATH.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from importlib import metadata
+from pathlib import Path
+
+from .sandboxes import KINDS, Availability, availability
+
+PACKAGES = ["numpy", "plotly", "ipywidgets", "wasmtime", "psutil", "tqdm", "jupyterlab"]
+
+
+def check_all(kinds=None) -> list[Availability]:
+    """Availability of each kind, by trial."""
+    return [availability(kind) for kind in (kinds or KINDS)]
+
+
+def package_versions() -> dict:
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "missing"
+    return versions
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None
+
+
+def cgroup_mode() -> str:
+    """'v2' (unified), 'hybrid' (v1 with a v2 mount) or 'v1', as runc and crun see it."""
+    if Path("/sys/fs/cgroup/cgroup.controllers").exists():
+        return "v2"
+    if Path("/sys/fs/cgroup/unified").is_dir():
+        return "hybrid"
+    return "v1" if Path("/sys/fs/cgroup").is_dir() else "none"
+
+
+def system_facts() -> dict:
+    """Facts that decide which sandboxes can run: privileges, namespaces, cgroups, limits."""
+    userns = _read("/proc/sys/user/max_user_namespaces")
+    return {
+        "root": os.geteuid() == 0,
+        "user namespaces": "disabled" if userns in (None, "0") else f"up to {userns}",
+        "cgroup mode": cgroup_mode(),
+        "vm.max_map_count": _read("/proc/sys/vm/max_map_count") or "unknown",
+        "in a container": Path("/.dockerenv").exists() or Path("/run/.containerenv").exists(),
+    }
+
+
+def format_table(results: list[Availability]) -> str:
+    """A plain-text table that reads well in a terminal and in a notebook."""
+    width = max(len(r.kind) for r in results)
+    lines = [f"{'kind':<{width}}  available  reason / fix"]
+    for r in results:
+        mark = "yes" if r.available else "NO"
+        detail = "" if r.available else f"{r.reason}" + (f"\n{'':<{width + 13}}fix: {r.fix}"
+                                                         if r.fix else "")
+        lines.append(f"{r.kind:<{width}}  {mark:<9}  {detail}")
+    return "\n".join(lines)
+
+
+def format_facts() -> str:
+    items = {**package_versions(), **system_facts()}
+    width = max(map(len, items))
+    return "\n".join(f"{key:<{width}}  {value}" for key, value in items.items())
