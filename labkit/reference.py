@@ -1,0 +1,45 @@
+"""Published figures the lab compares its measurements with, each with its source.
+
+They live in data/reference_figures.csv (metric, value, unit, system, source, url, year,
+quote), so a notebook never shows a published number without its title, URL and year.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from functools import lru_cache
+
+from . import paths
+
+
+@dataclass(frozen=True)
+class Figure:
+    metric: str
+    value: str
+    unit: str
+    system: str
+    source: str
+    url: str
+    year: str
+    quote: str
+
+    def citation(self) -> str:
+        """'title (year), url': how a notebook credits the figure."""
+        return f"{self.source} ({self.year}), {self.url}"
+
+
+@lru_cache(maxsize=1)
+def figures() -> tuple[Figure, ...]:
+    """Every reference figure, in file order."""
+    with open(paths.REFERENCE_FIGURES, newline="") as f:
+        return tuple(Figure(**row) for row in csv.DictReader(f))
+
+
+def figure(metric: str) -> Figure:
+    """The one figure whose metric contains `metric` (case-insensitive); error if not one."""
+    matches = [f for f in figures() if metric.lower() in f.metric.lower()]
+    if len(matches) != 1:
+        names = "; ".join(f.metric for f in matches) or "none"
+        raise KeyError(f"{len(matches)} reference figures match {metric!r}: {names}")
+    return matches[0]
