@@ -13,6 +13,7 @@ import contextlib
 import os
 import resource
 import shutil
+import signal
 import subprocess
 
 import psutil
@@ -35,7 +36,7 @@ def _rlimits(limits: Limits):
     memory = limits.memory_mb * 2**20
 
     def apply():
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))  # SIGXCPU, then SIGKILL
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 
     return apply
@@ -66,6 +67,8 @@ class ProcessSandbox(Sandbox):
             )
         except subprocess.TimeoutExpired:
             raise LimitExceeded(self.kind, "time", f"{self.limits.cpu_seconds} s") from None
+        if done.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+            raise LimitExceeded(self.kind, "CPU time", f"{self.limits.cpu_seconds} s")
         if done.returncode != 0:
             raise GuestError(self.kind, f"the shell exited with {done.returncode}: "
                                         f"{done.stderr.strip()[:200]}")
