@@ -98,10 +98,10 @@ class Sandbox(ABC):
         self.close()
         return False
 
-    def open(self) -> None:
+    def open(self) -> None:  # noqa: B027 (an optional hook)
         """Prepare what all instances share (engine, server, root filesystem)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (an optional hook)
         """Release it all; must be safe to call twice and after a failed open."""
 
     # --- the work -----------------------------------------------------------------
