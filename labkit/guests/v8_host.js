@@ -1,0 +1,87 @@
+// labkit's host worker for V8 isolates: every request it serves creates (or reuses) a
+// Dynamic Worker through the Worker Loader binding, runs one exported function of the guest
+// module in it, and answers with JSON: {"value": ...} or {"error", "name", "stage"}.
+//
+//   GET  /ping                 ready check
+//   GET  /cold?n=20            a NEW isolate (anonymous, discarded after), fib(n) in it
+//   GET  /warm?n=20            the same long-lived isolate every time, fib(n) in it
+//   POST /run                  body {"source", "fn", "args", "id"}: the reader's own module;
+//                              a fresh anonymous isolate, or the named isolate `id` if given
+//   POST /hold?prefix=p&count=N  N named isolates created and kept alive until restart
+import STANDARD from "fib.js";
+
+const COMPATIBILITY_DATE = "2025-01-01";
+
+// The dynamic worker's entry module: it calls one function the guest module exports.
+const ENTRY = `import * as guest from "guest.js";
+export default {
+  async fetch(request) {
+    const { fn, args } = await request.json();
+    if (typeof guest[fn] !== "function") {
+      return Response.json({ error: "guest.js exports no function named " + JSON.stringify(fn),
+                             name: "TypeError", stage: "call" }, { status: 422 });
+    }
+    try {
+      return Response.json({ value: await guest[fn](...args) });
+    } catch (e) {
+      return Response.json({ error: String((e && e.message) || e), name: (e && e.name) || "Error",
+                             stage: "call" }, { status: 422 });
+    }
+  }
+};`;
+
+// The code of one dynamic worker: no network at all (globalOutbound null), no bindings.
+function workerCode(source) {
+  return {
+    compatibilityDate: COMPATIBILITY_DATE,
+    mainModule: "entry.js",
+    modules: { "entry.js": ENTRY, "guest.js": source },
+    globalOutbound: null,
+  };
+}
+
+async function call(worker, fn, args) {
+  try {
+    const answer = await worker.getEntrypoint().fetch("http://guest/", {
+      method: "POST", body: JSON.stringify({ fn, args }),
+    });
+    return new Response(answer.body, { status: answer.status, headers: answer.headers });
+  } catch (e) {
+    // The isolate could not start (a syntax error, a throw at module level) or gave up.
+    return Response.json({ error: String((e && e.message) || e), name: (e && e.name) || "Error",
+                           stage: "load" }, { status: 422 });
+  }
+}
+
+export default {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    const params = url.searchParams;
+    switch (url.pathname) {
+      case "/ping":
+        return new Response("ok");
+      case "/cold":
+        return call(env.LOADER.load(workerCode(STANDARD)), "fib", [Number(params.get("n"))]);
+      case "/warm":
+        return call(env.LOADER.get("labkit-warm", () => workerCode(STANDARD)), "fib",
+                    [Number(params.get("n"))]);
+      case "/run": {
+        const { source, fn, args, id } = await request.json();
+        const worker = id ? env.LOADER.get("run-" + id, () => workerCode(source))
+                          : env.LOADER.load(workerCode(source));
+        return call(worker, fn, args);
+      }
+      case "/hold": {
+        const prefix = params.get("prefix"), count = Number(params.get("count"));
+        for (let i = 0; i < count; i++) {
+          const held = env.LOADER.get(`hold-${prefix}-${i}`, () => workerCode(STANDARD));
+          const answer = await call(held, "fib", [1]);
+          if (answer.status !== 200) return answer;
+        }
+        return Response.json({ value: count });
+      }
+      default:
+        return new Response("not found", { status: 404 });
+    }
+  },
+};
