@@ -1,0 +1,274 @@
+"""V8 isolates on labkit's own workerd: real isolates, real limits, nothing left running."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import psutil
+import pytest
+
+from labkit import runtimes
+from labkit.errors import GuestError, LimitExceeded, Unavailable
+from labkit.sandboxes import availability
+from labkit.sandboxes.base import Limits
+from labkit.sandboxes.v8 import MAX_SOURCE_BYTES, V8Sandbox
+from labkit.workload import expected
+
+found = V8Sandbox.check()
+needs_workerd = pytest.mark.skipif(not found.available, reason=found.reason or "no workerd")
+
+COUNTER = "let calls = 0;\nexport function count() { calls += 1; return calls; }\n"
+
+
+def gone(pid: int, within: float = 5.0) -> bool:
+    """True once no process with that pid is running (zombies count as gone)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture(scope="module")
+def box():
+    with V8Sandbox() as sandbox:
+        yield sandbox
+
+
+# --- the workload in fresh isolates ----------------------------------------------------
+@needs_workerd
+def test_fresh_isolate_computes_the_standard_workload(box):
+    assert box.run_standard(20) == expected(20)
+    assert box.cold_call(0) == 0
+    assert box.cold_call(78) == expected(78)
+
+
+@needs_workerd
+def test_each_cold_call_gets_a_new_isolate_and_warm_calls_reuse_one(box):
+    assert [box.run_js(COUNTER, "count") for _ in range(3)] == [1, 1, 1]
+    assert [box.run_js(COUNTER, "count", reuse="counter") for _ in range(3)] == [1, 2, 3]
+    assert box.warm_call(30) == expected(30)
+
+
+@needs_workerd
+def test_readers_own_javascript_runs_with_arguments(box):
+    source = "export function add(a, b) { return a + b; }"
+    assert box.run_js(source, "add", [2, 40]) == 42
+
+
+# --- what guests cannot do --------------------------------------------------------------
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    hits: list[str] = []
+
+    def do_GET(self):  # noqa: N802 (the name http.server calls)
+        self.hits.append(self.path)
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"reached")
+
+    def log_message(self, *args):
+        pass
+
+
+@needs_workerd
+def test_guest_cannot_reach_the_network(box):
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        source = (f"export async function peek() {{\n"
+                  f"  return (await fetch('http://127.0.0.1:{port}/secret')).text();\n}}")
+        with pytest.raises(GuestError, match="not permitted to access the internet"):
+            box.run_js(source, "peek")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert _Recorder.hits == []
+
+
+@needs_workerd
+def test_runaway_loop_is_stopped_and_workerd_comes_back():
+    with V8Sandbox(Limits(cpu_seconds=0.5)) as box:
+        stuck_pid = box.server.pid
+        start = time.monotonic()
+        with pytest.raises(LimitExceeded, match="time limit"):
+            box.run_js("export function spin() { while (true) {} }", "spin")
+        assert time.monotonic() - start < 5
+        assert gone(stuck_pid)
+        assert box.server.pid != stuck_pid
+        assert box.run_standard() == expected()
+
+
+@needs_workerd
+def test_heap_bomb_hits_the_memory_limit():
+    bomb = ("export function grow() { const a = [];\n"
+            "  for (let i = 0; i < 1e6; i++) a.push(new Array(1e5).fill(i));\n"
+            "  return a.length; }")
+    with V8Sandbox(Limits(memory_mb=32, cpu_seconds=20)) as box:
+        with pytest.raises(LimitExceeded, match="memory limit"):
+            box.run_js(bomb, "grow")
+        assert box.run_standard() == expected()
+
+
+@needs_workerd
+def test_syntax_error_names_the_module_and_the_problem(box):
+    with pytest.raises(GuestError, match=r"(?s)guest\.js did not load.*SyntaxError"):
+        box.run_js("export function fib(n) { return n +; }")
+    with pytest.raises(GuestError, match="exports no function named \"nope\""):
+        box.run_js(COUNTER, "nope")
+    with pytest.raises(GuestError, match="RangeError: too big"):
+        box.run_js("export function f() { throw new RangeError('too big'); }", "f")
+
+
+@needs_workerd
+def test_bad_input_is_refused_with_a_clear_error(box):
+    with pytest.raises(ValueError, match="n must be between"):
+        box.cold_call(-1)
+    with pytest.raises(TypeError, match="source must be a string"):
+        box.run_js(42)
+    with pytest.raises(ValueError, match="bytes"):
+        box.run_js("//" + "x" * MAX_SOURCE_BYTES)
+    with pytest.raises(ValueError, match="JavaScript name"):
+        box.run_js(COUNTER, "count; process.exit()")
+    with pytest.raises(ValueError, match="count must be at least 1"):
+        with box.hold(0):
+            pass
+
+
+# --- density ----------------------------------------------------------------------------
+@needs_workerd
+def test_held_isolates_cost_a_few_megabytes_each_and_are_released(box):
+    before = box.footprint()
+    with box.hold(40) as held:
+        during = box.footprint()
+        assert len(set(held)) == 40
+    after = box.footprint()
+    per_isolate = (during - before).rss / 40
+    assert 0.2e6 < per_isolate < 20e6
+    assert after.rss < during.rss
+    assert box.run_standard() == expected()
+
+
+# --- nothing left running ---------------------------------------------------------------
+@needs_workerd
+def test_workerd_is_gone_after_the_block_and_after_an_exception():
+    with V8Sandbox() as box:
+        pid = box.server.pid
+    assert gone(pid)
+    with pytest.raises(RuntimeError, match="boom"):
+        with V8Sandbox() as box:
+            pid = box.server.pid
+            raise RuntimeError("boom")
+    assert gone(pid)
+
+
+@needs_workerd
+def test_workerd_is_gone_after_a_keyboard_interrupt_mid_call():
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with V8Sandbox(Limits(cpu_seconds=30)) as box:
+                pid = box.server.pid
+                signal.setitimer(signal.ITIMER_REAL, 0.3)
+                box.run_js("export function spin() { while (true) {} }", "spin")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert gone(pid)
+
+
+@needs_workerd
+def test_two_labs_at_once_use_different_ports():
+    with V8Sandbox() as first, V8Sandbox() as second:
+        assert first.server.port != second.server.port
+        assert first.run_standard() == second.run_standard() == expected()
+
+
+def _python(code: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)],
+                            stdout=subprocess.PIPE, text=True)
+
+
+@needs_workerd
+def test_workerd_of_a_killed_kernel_is_stopped_at_the_next_start():
+    # No parent-death signal here, as if the kernel had started it from another thread.
+    kernel = _python(f"""
+        import time
+        from labkit.workerd import WorkerdServer
+        server = WorkerdServer({runtimes.find_workerd()!r}, die_with_parent=False).start()
+        print(server.pid, flush=True)
+        time.sleep(60)
+    """)
+    leftover = int(kernel.stdout.readline())
+    kernel.kill()
+    kernel.wait()
+    kernel.stdout.close()
+    assert not gone(leftover, within=0.3)  # it outlived its kernel...
+    with V8Sandbox() as box:  # ...until the next lab starts
+        assert box.run_standard() == expected()
+        assert gone(leftover)
+
+
+@needs_workerd
+def test_workerd_dies_with_a_killed_kernel_and_at_interpreter_exit():
+    kernel = _python("""
+        import time
+        from labkit.sandboxes.v8 import V8Sandbox
+        box = V8Sandbox().__enter__()
+        print(box.server.pid, flush=True)
+        time.sleep(60)
+    """)
+    pid = int(kernel.stdout.readline())
+    kernel.kill()
+    kernel.wait()
+    kernel.stdout.close()
+    assert gone(pid)  # the parent-death signal
+
+    script = _python(f"""
+        from labkit.workerd import WorkerdServer
+        server = WorkerdServer({runtimes.find_workerd()!r}, die_with_parent=False).start()
+        print(server.pid, flush=True)
+    """)
+    pid = int(script.stdout.readline())
+    assert script.wait(10) == 0
+    script.stdout.close()
+    assert gone(pid)  # atexit
+
+
+# --- without workerd --------------------------------------------------------------------
+def test_missing_workerd_is_reported_with_a_fix(tmp_path, monkeypatch):
+    monkeypatch.setattr(runtimes.paths, "WORKERD_LOCAL", tmp_path / "no-workerd")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    result = V8Sandbox.check()
+    assert not result.available
+    assert "workerd" in result.reason and "nodejs npm" in result.fix
+    assert availability("v8").available is False
+    with pytest.raises(Unavailable, match="workerd"):
+        with V8Sandbox():
+            pass
+
+
+def test_doctor_without_node_or_workerd_says_how_to_get_them(tmp_path):
+    env = {**os.environ, "LABKIT_RUNTIMES": str(tmp_path), "PATH": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "labkit", "doctor", "--json", "--kinds", "v8"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    (row,) = json.loads(done.stdout)
+    assert row["kind"] == "v8" and row["available"] is False
+    assert "npm" in row["fix"] and "labkit setup v8" in row["fix"]
