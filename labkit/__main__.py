@@ -40,7 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     ben = sub.add_parser("bench", help="measure each kind of sandbox in one run")
     ben.add_argument("--kinds", type=_kinds, default=None, help="comma-separated kinds")
-    ben.add_argument("--n", type=_positive_int, default=200, help="measured cold calls")
+    ben.add_argument("--size", choices=sorted(bench.SIZES), default="quick",
+                     help="quick (under a minute) or full (a careful run)")
+    ben.add_argument("--n", type=_positive_int, default=None,
+                     help="measured cold calls per kind (default: from --size)")
     ben.add_argument("--warmup", type=int, default=5, help="unmeasured calls first")
     ben.add_argument("--live", type=_positive_int, default=None,
                      help="instances held at once to measure memory")
@@ -78,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "bench":
             results = bench.run_bench(args.kinds, n=args.n, warmup=args.warmup, live=args.live,
-                                      show_progress=sys.stderr.isatty() or not args.json)
+                                      show_progress=sys.stderr.isatty() or not args.json,
+                                      size=args.size)
             if args.save:
                 path = bench.save(results)
                 print(f"saved to {path}", file=sys.stderr)

@@ -22,6 +22,13 @@ from .sandboxes import availability, open_sandbox, parse_kinds
 # Version of the JSON written by --save, so later readers can tell formats apart.
 FORMAT_VERSION = 1
 MAX_N = 100_000
+# "quick" finishes in under a minute for every kind on a 2-core machine; "full" is a
+# careful run: ten times the cold calls and far more instances held live at once.
+SIZES = {"quick": {"n": 100, "live": {}},
+         "full": {"n": 1000, "live": {"wasm": 10_000, "v8": 500, "process": 500, "runc": 100,
+                                      "crun": 100, "podman": 50, "docker": 50}}}
+# Figures compared across kinds, each as a ratio to the WebAssembly isolate's.
+RATIO_FIGURES = ("start_ms_p50", "start_ms_p99", "per_second", "mem_mb_per_instance")
 
 
 def bench_kind(kind: str, n: int, warmup: int = 5, live: int | None = None,
@@ -61,18 +68,36 @@ def bench_kind(kind: str, n: int, warmup: int = 5, live: int | None = None,
     return result
 
 
-def run_bench(kinds=None, n: int = 200, warmup: int = 5, live: int | None = None,
-              show_progress: bool = True) -> list[dict]:
-    """Measure each kind in turn in this one run; the machine is recorded with each."""
+def run_bench(kinds=None, n: int | None = None, warmup: int = 5, live: int | None = None,
+              show_progress: bool = True, size: str = "quick") -> list[dict]:
+    """Measure each kind in turn in this one run; the machine is recorded with each.
+
+    `size` picks n and the number held live per kind unless n or live are given.
+    """
     kinds = parse_kinds(kinds)
-    check_count("n", n, maximum=MAX_N)
+    if size not in SIZES:
+        raise ValueError(f"unknown size {size!r}; valid ones are: {', '.join(SIZES)}")
+    n = check_count("n", SIZES[size]["n"] if n is None else n, maximum=MAX_N)
     machine = machine_info()
     results = []
     for kind in tqdm(kinds, desc="bench", disable=not show_progress or len(kinds) < 2):
-        result = bench_kind(kind, n, warmup, live, show_progress)
+        result = bench_kind(kind, n, warmup, live or SIZES[size]["live"].get(kind),
+                            show_progress)
         result["machine"] = machine
         results.append(result)
+    add_ratios(results)
     return results
+
+
+def add_ratios(results: list[dict], baseline: str = "wasm") -> None:
+    """Give each measured kind its figures as multiples of the baseline's, same run only."""
+    base = next((r for r in results if r["kind"] == baseline and r.get("available")), None)
+    if base is None:
+        return
+    for result in results:
+        if result.get("available"):
+            result[f"ratio_to_{baseline}"] = {
+                key: result[key] / base[key] if base[key] else None for key in RATIO_FIGURES}
 
 
 def save(results: list[dict], folder: Path | None = None) -> Path:

@@ -1,4 +1,4 @@
-"""Shared test set-up, including how nbval compares notebook outputs.
+"""A pytest plugin (loaded from pyproject's addopts) for how nbval compares notebooks.
 
 Plotly figures and widget views are stored as JSON whose bytes change with library
 versions and random model ids, so nbval does not compare them; every notebook prints or

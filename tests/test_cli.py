@@ -1,0 +1,86 @@
+"""The command line a user types: doctor, bench and setup, good input and bad."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from labkit import __main__ as cli
+from labkit import bench
+from labkit.sandboxes import KINDS, Availability
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "labkit", *args], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_doctor_json_lists_every_kind_with_reason_and_fix():
+    done = run("doctor", "--json")
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert [row["kind"] for row in rows] == list(KINDS)
+    for row in rows:
+        assert set(row) == {"kind", "available", "reason", "fix"}
+        assert isinstance(row["available"], bool)
+        if not row["available"]:
+            assert row["reason"], f"{row['kind']} is unavailable without a reason"
+    assert {row["kind"]: row for row in rows}["process"]["available"] is True
+
+
+def test_doctor_table_shows_facts_and_kinds():
+    done = run("doctor", "--kinds", "process")
+    assert done.returncode == 0
+    assert "vm.max_map_count" in done.stdout and "cgroup mode" in done.stdout
+    assert "process  yes" in done.stdout
+
+
+def test_bench_json_follows_the_contract():
+    done = run("bench", "--kinds", "process", "--n", "20", "--live", "5", "--json")
+    assert done.returncode == 0, done.stderr
+    (row,) = json.loads(done.stdout)
+    for key in ("kind", "n", "start_ms_p50", "start_ms_p99", "per_second",
+                "mem_mb_per_instance", "recorded", "machine"):
+        assert key in row
+    assert row["kind"] == "process" and row["n"] == 20 and row["recorded"] is False
+    assert 0 < row["start_ms_p50"] <= row["start_ms_p99"] < 5_000
+    assert 0 < row["per_second"] < 1e6
+    assert 0 < row["mem_mb_per_instance"] < 50
+    assert row["machine"]["cores"] >= 1
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--kinds", "nosuch"], "unknown kind 'nosuch'; valid ones are: wasm"),
+    (["--n", "0"], "must be at least 1, got 0"),
+    (["--n", "-3"], "must be at least 1, got -3"),
+    (["--n", "lots"], "must be a whole number"),
+    (["--n", "10000000"], "must be at most"),
+])
+def test_bench_bad_input_is_one_clear_line_and_nonzero_exit(args, message):
+    done = run("bench", *args)
+    assert done.returncode != 0
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_an_unavailable_kind_is_reported_not_dropped(monkeypatch, capsys):
+    missing = Availability("runc", False, "runc is not installed", "apt-get install runc")
+    monkeypatch.setattr(bench, "availability", lambda kind: missing if kind == "runc"
+                        else Availability(kind, True))
+    assert cli.main(["bench", "--kinds", "runc,process", "--n", "3", "--live", "2",
+                     "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["kind"] for row in rows] == ["runc", "process"]
+    assert rows[0] == {"kind": "runc", "available": False, "reason": "runc is not installed",
+                       "fix": "apt-get install runc", "recorded": False,
+                       "machine": rows[1]["machine"]}
+    assert rows[1]["available"] is True
+
+
+
+
+def test_setup_rejects_unknown_parts():
+    done = run("setup", "everything")
+    assert done.returncode == 1
+    assert "unknown setup part 'everything'; valid ones are: containers, v8" in done.stderr
