@@ -45,6 +45,8 @@ def bench_kind(kind: str, n: int, warmup: int = 5, live: int | None = None,
             live = min(live or box.default_live, box.max_live())
             per_instance = box.memory_per_instance(live)
             versions = box.versions()
+            # Figures only some kinds have (a warm call, a compile time), in extra keys.
+            extras = box.extra_figures(n) if hasattr(box, "extra_figures") else {}
     except LabkitError as exc:
         return {"kind": kind, "available": False, "reason": f"the run failed: {exc}",
                 "fix": found.fix, "recorded": False}
@@ -60,6 +62,7 @@ def bench_kind(kind: str, n: int, warmup: int = 5, live: int | None = None,
         "live_instances": live,
         "recorded": False,
         "versions": versions,
+        **extras,
         "samples_ms": [round(x, 4) for x in timing.ms.tolist()],
     }
     warning = stats.spread_warning()
