@@ -60,6 +60,8 @@ def test_each_cold_call_gets_a_new_isolate_and_warm_calls_reuse_one(box):
     assert [box.run_js(COUNTER, "count") for _ in range(3)] == [1, 1, 1]
     assert [box.run_js(COUNTER, "count", reuse="counter") for _ in range(3)] == [1, 2, 3]
     assert box.warm_call(30) == expected(30)
+    extras = box.extra_figures(5)
+    assert 0 < extras["warm_ms_p50"] <= extras["warm_ms_p99"]
 
 
 @needs_workerd
