@@ -274,3 +274,31 @@ def test_doctor_without_node_or_workerd_says_how_to_get_them(tmp_path):
     (row,) = json.loads(done.stdout)
     assert row["kind"] == "v8" and row["available"] is False
     assert "npm" in row["fix"] and "labkit setup v8" in row["fix"]
+
+
+# --- what notebook 03 uses --------------------------------------------------------------
+@needs_workerd
+def test_notebook_figures_measured_live(box):
+    from labkit import v8_lab
+
+    figures = v8_lab.measure(box, n=5, counts=(0, 10, 20))
+    assert not figures.recorded and figures.cold_ms.size == figures.warm_ms.size == 5
+    assert list(figures.held) == [0, 10, 20] and figures.workerd_mb.size == 3
+    assert 0.1 < figures.mb_per_isolate < 20
+    assert figures.per_second > 0 and figures.cold_p50 <= figures.cold_p99
+
+
+def test_recorded_figures_come_from_the_newest_run_that_measured_v8(tmp_path):
+    from labkit import v8_lab
+
+    def run(name, results):
+        (tmp_path / name).write_text(json.dumps({"format": 1, "results": results}))
+
+    v8 = {"kind": "v8", "available": True, "samples_ms": [4.0, 5.0, 6.0],
+          "mem_mb_per_instance": 1.6, "machine": {"cpu": "Test CPU", "cores": 2}}
+    run("bench-20260101-000000.json", [v8])
+    run("bench-20260102-000000.json", [{"kind": "v8", "available": False, "reason": "x"}])
+    figures = v8_lab.recorded(folder=tmp_path)
+    assert figures.recorded and figures.cold_p50 == 5.0 and figures.mb_per_isolate == 1.6
+    assert "RECORDED on Test CPU" in figures.source and "20260101" in figures.source
+    assert v8_lab.recorded(folder=tmp_path / "empty") is None
