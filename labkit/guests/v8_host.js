@@ -30,6 +30,15 @@ export default {
   }
 };`;
 
+// The standard workload as ONE module (fib.js plus a fetch handler): one module to compile
+// per new isolate instead of two, measurably cheaper than the general path below.
+const STANDARD_MAIN = STANDARD + `
+export default {
+  fetch(request) {
+    return Response.json({ value: fib(Number(new URL(request.url).searchParams.get("n"))) });
+  }
+};`;
+
 // The code of one dynamic worker: no network at all (globalOutbound null), no bindings.
 function workerCode(source) {
   return {
@@ -40,17 +49,37 @@ function workerCode(source) {
   };
 }
 
+function standardCode() {
+  return {
+    compatibilityDate: COMPATIBILITY_DATE,
+    mainModule: "fib.js",
+    modules: { "fib.js": STANDARD_MAIN },
+    globalOutbound: null,
+  };
+}
+
 async function call(worker, fn, args) {
   try {
-    const answer = await worker.getEntrypoint().fetch("http://guest/", {
+    return await worker.getEntrypoint().fetch("http://guest/", {
       method: "POST", body: JSON.stringify({ fn, args }),
     });
-    return new Response(answer.body, { status: answer.status, headers: answer.headers });
   } catch (e) {
-    // The isolate could not start (a syntax error, a throw at module level) or gave up.
-    return Response.json({ error: String((e && e.message) || e), name: (e && e.name) || "Error",
-                           stage: "load" }, { status: 422 });
+    return loadFailed(e);
   }
+}
+
+async function standard(worker, n) {
+  try {
+    return await worker.getEntrypoint().fetch("http://guest/?n=" + n);
+  } catch (e) {
+    return loadFailed(e);
+  }
+}
+
+// The isolate could not start (a syntax error, a throw at module level) or gave up.
+function loadFailed(e) {
+  return Response.json({ error: String((e && e.message) || e), name: (e && e.name) || "Error",
+                         stage: "load" }, { status: 422 });
 }
 
 export default {
@@ -61,10 +90,9 @@ export default {
       case "/ping":
         return new Response("ok");
       case "/cold":
-        return call(env.LOADER.load(workerCode(STANDARD)), "fib", [Number(params.get("n"))]);
+        return standard(env.LOADER.load(standardCode()), Number(params.get("n")));
       case "/warm":
-        return call(env.LOADER.get("labkit-warm", () => workerCode(STANDARD)), "fib",
-                    [Number(params.get("n"))]);
+        return standard(env.LOADER.get("labkit-warm", standardCode), Number(params.get("n")));
       case "/run": {
         const { source, fn, args, id } = await request.json();
         const worker = id ? env.LOADER.get("run-" + id, () => workerCode(source))
@@ -74,8 +102,8 @@ export default {
       case "/hold": {
         const prefix = params.get("prefix"), count = Number(params.get("count"));
         for (let i = 0; i < count; i++) {
-          const held = env.LOADER.get(`hold-${prefix}-${i}`, () => workerCode(STANDARD));
-          const answer = await call(held, "fib", [1]);
+          const held = env.LOADER.get(`hold-${prefix}-${i}`, standardCode);
+          const answer = await standard(held, 1);
           if (answer.status !== 200) return answer;
         }
         return Response.json({ value: count });
