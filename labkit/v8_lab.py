@@ -20,7 +20,7 @@ from . import paths
 from .measure import time_calls
 
 # Isolates held at once for the memory curve: enough points for a straight-line fit.
-MEMORY_COUNTS = (0, 25, 50, 100, 200)
+MEMORY_COUNTS = (0, 10, 50, 100, 200)
 
 
 @dataclass
@@ -34,6 +34,7 @@ class V8Figures:
     held: np.ndarray | None = None  # isolates alive at once ...
     workerd_mb: np.ndarray | None = None  # ... and workerd's PSS then (MB)
     mb_per_isolate: float = float("nan")
+    live_instances: int = 0  # for a recorded run: how many were held to get mb_per_isolate
 
     @property
     def cold_p50(self) -> float:
@@ -46,6 +47,17 @@ class V8Figures:
     @property
     def warm_p50(self) -> float:
         return float(np.median(self.warm_ms)) if self.warm_ms is not None else float("nan")
+
+    def density_rows(self) -> list[dict]:
+        """Memory added by N live isolates, as rows of {n, total_mb, kb_per_instance}."""
+        if self.held is None:  # a recorded run keeps only its one average
+            n = self.live_instances or 1
+            return [{"n": n, "total_mb": self.mb_per_isolate * n,
+                     "kb_per_instance": self.mb_per_isolate * 1e3}]
+        base = self.workerd_mb[0]
+        return [{"n": int(n), "total_mb": float(mb - base),
+                 "kb_per_instance": float((mb - base) / n * 1e3)}
+                for n, mb in zip(self.held, self.workerd_mb, strict=True) if n > 0]
 
     @property
     def per_second(self) -> float:
@@ -67,10 +79,10 @@ def memory_curve(box, counts=MEMORY_COUNTS) -> tuple[np.ndarray, np.ndarray, flo
     return np.asarray(held), np.asarray(megabytes), float(slope)
 
 
-def measure(box, n: int = 200, counts=MEMORY_COUNTS) -> V8Figures:
+def measure(box, n: int = 500, counts=MEMORY_COUNTS) -> V8Figures:
     """Cold calls, warm calls and the memory curve, on an open V8Sandbox."""
-    cold = time_calls(box.run_standard, n, warmup=10)
-    warm = time_calls(box.warm_call, n, warmup=10)
+    cold = time_calls(box.run_standard, n, warmup=20)
+    warm = time_calls(box.warm_call, n, warmup=20)
     held, megabytes, per_isolate = memory_curve(box, counts)
     return V8Figures("measured now, on this machine", False, cold.ms, warm.ms, held,
                      megabytes, per_isolate)
@@ -90,5 +102,6 @@ def recorded(kind: str = "v8", folder: Path | None = None) -> V8Figures | None:
                 source = (f"RECORDED on {machine.get('cpu', 'an unknown CPU')} "
                           f"({machine.get('cores', '?')} cores), file data/recorded/{path.name}")
                 return V8Figures(source, True, np.asarray(result["samples_ms"], dtype=float),
-                                 mb_per_isolate=float(result["mem_mb_per_instance"]))
+                                 mb_per_isolate=float(result["mem_mb_per_instance"]),
+                                 live_instances=int(result.get("live_instances", 0)))
     return None

@@ -68,6 +68,7 @@ def test_each_cold_call_gets_a_new_isolate_and_warm_calls_reuse_one(box):
 def test_readers_own_javascript_runs_with_arguments(box):
     source = "export function add(a, b) { return a + b; }"
     assert box.run_js(source, "add", [2, 40]) == 42
+    assert box.call_export(source, "add", 1, 2) == 3
 
 
 # --- what guests cannot do --------------------------------------------------------------
@@ -285,6 +286,9 @@ def test_notebook_figures_measured_live(box):
     assert not figures.recorded and figures.cold_ms.size == figures.warm_ms.size == 5
     assert list(figures.held) == [0, 10, 20] and figures.workerd_mb.size == 3
     assert 0.1 < figures.mb_per_isolate < 20
+    rows = figures.density_rows()
+    assert [row["n"] for row in rows] == [10, 20]
+    assert all(row["kb_per_instance"] > 0 for row in rows)
     assert figures.per_second > 0 and figures.cold_p50 <= figures.cold_p99
 
 
@@ -301,4 +305,5 @@ def test_recorded_figures_come_from_the_newest_run_that_measured_v8(tmp_path):
     figures = v8_lab.recorded(folder=tmp_path)
     assert figures.recorded and figures.cold_p50 == 5.0 and figures.mb_per_isolate == 1.6
     assert "RECORDED on Test CPU" in figures.source and "20260101" in figures.source
+    assert figures.density_rows()[0]["kb_per_instance"] == 1600
     assert v8_lab.recorded(folder=tmp_path / "empty") is None

@@ -124,6 +124,10 @@ class V8Sandbox(Sandbox):
         body = {"source": source, "fn": function, "args": list(args), "id": reuse}
         return self._request("POST", "/run", json.dumps(body))
 
+    def call_export(self, source: str, export: str, *args):
+        """`run_js` in the shape the wasm sandbox uses: export(*args) in a fresh isolate."""
+        return self.run_js(source, export, args)
+
     @contextlib.contextmanager
     def hold(self, count: int):
         """`count` isolates alive at once inside workerd.
