@@ -128,7 +128,8 @@ def test_heap_bomb_hits_the_memory_limit():
 
 @needs_workerd
 def test_syntax_error_names_the_module_and_the_problem(box):
-    with pytest.raises(GuestError, match=r"(?s)guest\.js did not load.*SyntaxError"):
+    loading = r"guest\.js did not load in a new isolate: Uncaught SyntaxError: .* at guest\.js:1:"
+    with pytest.raises(GuestError, match=loading):
         box.run_js("export function fib(n) { return n +; }")
     with pytest.raises(GuestError, match="exports no function named \"nope\""):
         box.run_js(COUNTER, "nope")

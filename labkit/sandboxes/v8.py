@@ -206,10 +206,13 @@ class V8Sandbox(Sandbox):
                                         f"{payload[:200]!r}") from None
         if status == 200 and "value" in answer:
             return answer["value"]
-        stage, name, error = answer.get("stage"), answer.get("name"), answer.get("error")
+        stage, name = answer.get("stage"), answer.get("name") or "Error"
+        # workerd's load errors read "Failed to start Worker:\nUncaught SyntaxError: ...\n
+        #   at guest.js:1:35": one line, without the preamble, reads better in a notebook.
+        error = " ".join(str(answer.get("error", "")).split())
+        error = error.removeprefix("Failed to start Worker: ")
         if stage == "load":
-            raise GuestError(self.kind, f"guest.js did not load in a new isolate: "
-                                        f"{error} ({name})")
+            raise GuestError(self.kind, f"guest.js did not load in a new isolate: {error}")
         raise GuestError(self.kind, f"guest.js raised {name}: {error}")
 
     def _raise_for_crash(self, exc: Exception):
