@@ -35,6 +35,7 @@ class V8Figures:
     workerd_mb: np.ndarray | None = None  # ... and workerd's PSS then (MB)
     mb_per_isolate: float = float("nan")
     live_instances: int = 0  # for a recorded run: how many were held to get mb_per_isolate
+    recorded_warm_p50: float = float("nan")  # a recorded run keeps the warm median only
 
     @property
     def cold_p50(self) -> float:
@@ -46,7 +47,13 @@ class V8Figures:
 
     @property
     def warm_p50(self) -> float:
-        return float(np.median(self.warm_ms)) if self.warm_ms is not None else float("nan")
+        return float(np.median(self.warm_ms)) if self.warm_ms is not None else \
+            self.recorded_warm_p50
+
+    @property
+    def isolate_ms(self) -> float:
+        """What the isolate itself costs: cold minus warm median (NaN if warm is unknown)."""
+        return self.cold_p50 - self.warm_p50
 
     def density_rows(self) -> list[dict]:
         """Memory added by N live isolates, as rows of {n, total_mb, kb_per_instance}."""
@@ -103,5 +110,6 @@ def recorded(kind: str = "v8", folder: Path | None = None) -> V8Figures | None:
                           f"({machine.get('cores', '?')} cores), file data/recorded/{path.name}")
                 return V8Figures(source, True, np.asarray(result["samples_ms"], dtype=float),
                                  mb_per_isolate=float(result["mem_mb_per_instance"]),
-                                 live_instances=int(result.get("live_instances", 0)))
+                                 live_instances=int(result.get("live_instances", 0)),
+                                 recorded_warm_p50=float(result.get("warm_ms_p50", "nan")))
     return None

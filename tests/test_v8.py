@@ -12,6 +12,7 @@ import textwrap
 import threading
 import time
 
+import numpy as np
 import psutil
 import pytest
 
@@ -291,6 +292,7 @@ def test_notebook_figures_measured_live(box):
     assert [row["n"] for row in rows] == [10, 20]
     assert all(row["kb_per_instance"] > 0 for row in rows)
     assert figures.per_second > 0 and figures.cold_p50 <= figures.cold_p99
+    assert figures.isolate_ms == figures.cold_p50 - figures.warm_p50
 
 
 def test_recorded_figures_come_from_the_newest_run_that_measured_v8(tmp_path):
@@ -307,4 +309,5 @@ def test_recorded_figures_come_from_the_newest_run_that_measured_v8(tmp_path):
     assert figures.recorded and figures.cold_p50 == 5.0 and figures.mb_per_isolate == 1.6
     assert "RECORDED on Test CPU" in figures.source and "20260101" in figures.source
     assert figures.density_rows()[0]["kb_per_instance"] == 1600
+    assert np.isnan(figures.isolate_ms)  # no warm figure in that run
     assert v8_lab.recorded(folder=tmp_path / "empty") is None
