@@ -26,7 +26,6 @@ import sys
 import tempfile
 import threading
 import time
-import weakref
 from importlib import resources
 from pathlib import Path
 
@@ -42,7 +41,8 @@ GUEST_FILES = ("v8_host.js", "fib.js")
 CONFIG_TEMPLATE = "v8_config.capnp"
 PIDFILE = "server.json"
 
-_running: weakref.WeakSet[WorkerdServer] = weakref.WeakSet()
+# Strong references: a server dropped without stop() must still be stopped at exit.
+_running: set[WorkerdServer] = set()
 
 
 class WorkerdFailed(LabkitError):

@@ -246,9 +246,12 @@ def test_workerd_dies_with_a_killed_kernel_and_at_interpreter_exit():
     assert gone(pid)  # the parent-death signal
 
     script = _python(f"""
+        import gc
         from labkit.workerd import WorkerdServer
-        server = WorkerdServer({runtimes.find_workerd()!r}, die_with_parent=False).start()
-        print(server.pid, flush=True)
+        # Started, then dropped without stop(): atexit must still find it.
+        pid = WorkerdServer({runtimes.find_workerd()!r}, die_with_parent=False).start().pid
+        gc.collect()
+        print(pid, flush=True)
     """)
     pid = int(script.stdout.readline())
     assert script.wait(10) == 0
