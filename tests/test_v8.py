@@ -285,12 +285,15 @@ def test_doctor_without_node_or_workerd_says_how_to_get_them(tmp_path):
 # --- what notebook 03 uses --------------------------------------------------------------
 @needs_workerd
 def test_notebook_figures_measured_live(box):
-    from labkit import v8_lab
+    from labkit import v8_lab, viz_v8
 
     figures = v8_lab.measure(box, n=5, counts=(0, 10, 20))
     assert not figures.recorded and figures.cold_ms.size == figures.warm_ms.size == 5
     assert list(figures.held) == [0, 10, 20] and figures.workerd_mb.size == 3
     assert 0.1 < figures.mb_per_isolate < 20
+    shared, per_isolate = viz_v8.shared_and_per_isolate(figures.held, figures.workerd_mb)
+    assert 20 < shared < 500 and abs(per_isolate - figures.mb_per_isolate) < 1e-9
+    assert len(viz_v8.workerd_memory(figures.held, figures.workerd_mb).data) == 2
     rows = figures.density_rows()
     assert [row["n"] for row in rows] == [10, 20]
     assert all(row["kb_per_instance"] > 0 for row in rows)
