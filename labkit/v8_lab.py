@@ -73,7 +73,12 @@ class V8Figures:
 
 
 def memory_curve(box, counts=MEMORY_COUNTS) -> tuple[np.ndarray, np.ndarray, float]:
-    """workerd's PSS (MB) with each count of isolates alive, and the fitted MB per isolate."""
+    """workerd's PSS (MB) with each count of isolates alive, and the fitted MB per isolate.
+
+    Every point starts from a freshly started workerd (hold restarts it afterwards, and
+    the curve restarts it first), so garbage left by earlier calls does not skew the base.
+    """
+    box.restart()
     held, megabytes = [], []
     for count in counts:
         if count == 0:

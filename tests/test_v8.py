@@ -165,6 +165,9 @@ def test_held_isolates_cost_a_few_megabytes_each_and_are_released(box):
     assert 0.2e6 < per_isolate < 20e6
     assert after.rss < during.rss
     assert box.run_standard() == expected()
+    old_pid = box.server.pid
+    box.restart()
+    assert gone(old_pid) and box.run_standard() == expected()
 
 
 # --- nothing left running ---------------------------------------------------------------

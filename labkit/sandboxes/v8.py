@@ -142,7 +142,7 @@ class V8Sandbox(Sandbox):
                           timeout=max(self.limits.cpu_seconds, 5 + 0.05 * count))
             yield [f"hold-{prefix}-{i}" for i in range(count)]
         finally:
-            self._restart()
+            self.restart()
 
     def extra_figures(self, n: int = 100) -> dict:
         """For `labkit bench`: the warm call (one isolate reused) timed like the cold one."""
@@ -185,7 +185,7 @@ class V8Sandbox(Sandbox):
             response = self._conn.getresponse()
             payload = response.read()
         except TimeoutError:
-            self._restart(force=True)
+            self.restart(force=True)
             raise LimitExceeded(self.kind, "time",
                                 f"no answer within {limit:g} s of wall-clock time; workerd "
                                 "enforces no CPU limit itself, so labkit stopped it and "
@@ -222,7 +222,7 @@ class V8Sandbox(Sandbox):
             server.process.wait(1.0)
         alive = server.running()
         log = server.log_tail(8)
-        self._restart()
+        self.restart()
         if "heap limit" in log or "out of memory" in log:
             raise LimitExceeded(self.kind, "memory",
                                 f"a V8 heap passed {self.limits.memory_mb} MB; workerd aborted "
@@ -231,7 +231,8 @@ class V8Sandbox(Sandbox):
         raise GuestError(self.kind, f"workerd dropped the request ({exc!r}; it {state}); "
                                     f"restarted it. Its log ends: {log[-300:]}") from None
 
-    def _restart(self, force: bool = False) -> None:
+    def restart(self, force: bool = False) -> None:
+        """A fresh workerd on the same port: every isolate the old one held is gone."""
         self._disconnect()
         if self._server is not None:
             self._server.restart(force)
