@@ -190,6 +190,14 @@ def test_workerd_is_gone_after_a_keyboard_interrupt_mid_call():
 
     previous = signal.signal(signal.SIGALRM, interrupt)
     try:
+        with V8Sandbox(Limits(cpu_seconds=30)) as box:
+            # Interrupted and carried on: the next call does not wait for the stuck loop.
+            signal.setitimer(signal.ITIMER_REAL, 0.3)
+            with pytest.raises(KeyboardInterrupt):
+                box.run_js("export function spin() { while (true) {} }", "spin")
+            start = time.monotonic()
+            assert box.run_standard() == expected()
+            assert time.monotonic() - start < 10
         with pytest.raises(KeyboardInterrupt):
             with V8Sandbox(Limits(cpu_seconds=30)) as box:
                 pid = box.server.pid

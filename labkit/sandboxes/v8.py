@@ -193,8 +193,11 @@ class V8Sandbox(Sandbox):
         except (OSError, http.client.HTTPException) as exc:
             self._disconnect()
             self._raise_for_crash(exc)
-        except BaseException:  # KeyboardInterrupt mid-request: the connection is unusable
-            self._disconnect()
+        except BaseException:
+            # KeyboardInterrupt mid-request: the guest may still be running (an endless loop
+            # blocks all of workerd), so start afresh rather than leave the next call stuck.
+            with contextlib.suppress(Exception):
+                self.restart(force=True)
             raise
         return self._value(response.status, payload)
 
