@@ -177,6 +177,15 @@ class WorkerdServer:
     def start(self) -> WorkerdServer:
         """Stop leftovers of killed labs, write the config, start workerd, wait for it."""
         stop_leftovers()
+        try:
+            self._spawn()
+            self._wait_ready()
+        except BaseException:  # a failed or interrupted start leaves nothing behind
+            self.stop()
+            raise
+        return self
+
+    def _spawn(self) -> None:
         if self._socket is None:
             self._socket = _listening_socket()
         self.run_dir = Path(tempfile.mkdtemp(prefix="server-", dir=state_dir()))
@@ -197,15 +206,9 @@ class WorkerdServer:
             pass_fds=(fd,), start_new_session=True, preexec_fn=preexec,
         )
         _running.add(self)
-        record.update(pid=self.process.pid,
-                      create_time=_process_if(self.process.pid, None).create_time())
+        proc = _process_if(self.process.pid, None)
+        record.update(pid=self.process.pid, create_time=proc.create_time() if proc else None)
         self._write_pidfile(record)
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self
 
     def stop(self, keep_socket: bool = False, force: bool = False) -> None:
         """Stop workerd and remove its run folder; safe to call twice."""

@@ -328,3 +328,19 @@ def test_recorded_figures_come_from_the_newest_run_that_measured_v8(tmp_path):
     assert figures.density_rows()[0]["kb_per_instance"] == 1600
     assert np.isnan(figures.isolate_ms)  # no warm figure in that run
     assert v8_lab.recorded(folder=tmp_path / "empty") is None
+
+
+def test_a_workerd_that_will_not_start_is_reported_and_cleaned_up(tmp_path, monkeypatch):
+    broken = tmp_path / "workerd"
+    broken.write_text("#!/bin/sh\necho 'this is not workerd' >&2\nexit 3\n")
+    broken.chmod(0o755)
+    monkeypatch.setattr(runtimes, "find_workerd", lambda: str(broken))
+    with pytest.raises(Unavailable, match="(?s)would not start.*exited with 3.*not workerd"):
+        with V8Sandbox():
+            pass
+    broken.chmod(0o644)  # not executable: Popen itself fails
+    with pytest.raises(Unavailable, match="would not start"):
+        with V8Sandbox():
+            pass
+    from labkit.workerd import _running
+    assert not any(server.binary == str(broken) for server in _running)

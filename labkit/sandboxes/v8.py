@@ -77,9 +77,10 @@ class V8Sandbox(Sandbox):
         self._server = WorkerdServer(binary, heap_mb=self.limits.memory_mb)
         try:
             self._server.start()
-        except WorkerdFailed as exc:
+        except (WorkerdFailed, OSError) as exc:
             self.close()
-            raise Unavailable(self.kind, str(exc), "python -m labkit doctor") from None
+            raise Unavailable(self.kind, f"workerd ({binary}) would not start: {exc}",
+                              "python -m labkit setup v8, then python -m labkit doctor") from None
 
     def close(self) -> None:
         self._disconnect()
