@@ -70,6 +70,9 @@ def test_readers_own_javascript_runs_with_arguments(box):
     source = "export function add(a, b) { return a + b; }"
     assert box.run_js(source, "add", [2, 40]) == 42
     assert box.call_export(source, "add", 1, 2) == 3
+    assert box.run_js("export function nothing() {}", "nothing") is None
+    assert box.run_js("export const pair = (a) => ({a, b: [a]});", "pair", ["x"]) == \
+        {"a": "x", "b": ["x"]}
 
 
 # --- what guests cannot do --------------------------------------------------------------
@@ -146,6 +149,8 @@ def test_bad_input_is_refused_with_a_clear_error(box):
         box.run_js(42)
     with pytest.raises(ValueError, match="bytes"):
         box.run_js("//" + "x" * MAX_SOURCE_BYTES)
+    with pytest.raises(TypeError, match="args must be JSON values"):
+        box.run_js(COUNTER, "count", [object()])
     with pytest.raises(ValueError, match="JavaScript name"):
         box.run_js(COUNTER, "count; process.exit()")
     with pytest.raises(ValueError, match="count must be at least 1"):

@@ -22,7 +22,8 @@ export default {
                              name: "TypeError", stage: "call" }, { status: 422 });
     }
     try {
-      return Response.json({ value: await guest[fn](...args) });
+      const value = await guest[fn](...args);
+      return Response.json({ value: value === undefined ? null : value });
     } catch (e) {
       return Response.json({ error: String((e && e.message) || e), name: (e && e.name) || "Error",
                              stage: "call" }, { status: 422 });

@@ -122,8 +122,15 @@ class V8Sandbox(Sandbox):
             raise ValueError(f"source is {size:,} bytes; at most {MAX_SOURCE_BYTES:,} allowed")
         if not isinstance(function, str) or not function.isidentifier():
             raise ValueError(f"function must be a JavaScript name, got {function!r}")
-        body = {"source": source, "fn": function, "args": list(args), "id": reuse}
-        return self._request("POST", "/run", json.dumps(body))
+        if reuse is not None and not isinstance(reuse, str):
+            raise TypeError(f"reuse must be a name (a string) or None, got {reuse!r}")
+        try:
+            body = json.dumps({"source": source, "fn": function, "args": list(args),
+                               "id": reuse})
+        except TypeError as exc:
+            raise TypeError(f"args must be JSON values (numbers, strings, lists, dicts): "
+                            f"{exc}") from None
+        return self._request("POST", "/run", body)
 
     def call_export(self, source: str, export: str, *args):
         """`run_js` in the shape the wasm sandbox uses: export(*args) in a fresh isolate."""
