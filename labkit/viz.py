@@ -60,17 +60,23 @@ def day_instances(day) -> go.Figure:
     return fig
 
 
+def day_utilisation_series(day) -> list[np.ndarray]:
+    """The y values of day_utilisation's traces, in %: widgets update these in place."""
+    peak = max(int(day.active_users.max()), 1)
+    return [100 * day.restaurant_utilisation, np.full(day.hours.size, 100.0),
+            100 * day.active_users / peak]
+
+
 def day_utilisation(day) -> go.Figure:
     """How full the running instances are: restaurant seats in use vs a chef's one seat."""
-    peak = max(int(day.active_users.max()), 1)
+    restaurant, chef, fixed = day_utilisation_series(day)
     fig = go.Figure([
-        go.Scatter(x=day.hours, y=100 * day.restaurant_utilisation,
-                   name="restaurant: seats in use", line=dict(color=RESTAURANT, width=2)),
-        go.Scatter(x=day.hours, y=np.full(day.hours.size, 100.0),
-                   name="personal chef: its one user", line=dict(color=CHEF, width=2)),
-        go.Scatter(x=day.hours, y=100 * day.active_users / peak,
-                   name="a fixed fleet sized for the peak", line=dict(color=PALETTE["grey"],
-                                                                     dash="dot")),
+        go.Scatter(x=day.hours, y=restaurant, name="restaurant: seats in use",
+                   line=dict(color=RESTAURANT, width=2)),
+        go.Scatter(x=day.hours, y=chef, name="personal chef: its one user",
+                   line=dict(color=CHEF, width=2)),
+        go.Scatter(x=day.hours, y=fixed, name="a fixed fleet sized for the peak",
+                   line=dict(color=PALETTE["grey"], dash="dot")),
     ])
     _layout(fig, "Utilisation over the day", "time of day (hours)", "utilisation (%)")
     fig.update_yaxes(range=[0, 105])

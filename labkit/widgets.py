@@ -84,10 +84,10 @@ class DayExplorer(_Explorer):
         with self.instances_figure.batch_update():
             self.instances_figure.data[0].y = day.chef_instances
             self.instances_figure.data[1].y = day.restaurant_instances
-        fresh = viz.day_utilisation(day)
+        series = viz.day_utilisation_series(day)
         with self.utilisation_figure.batch_update():
-            for trace, new in zip(self.utilisation_figure.data, fresh.data, strict=True):
-                trace.y = new.y
+            for trace, y in zip(self.utilisation_figure.data, series, strict=True):
+                trace.y = y
         self._show(day.summary())
 
     def __repr__(self) -> str:
