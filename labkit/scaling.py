@@ -152,6 +152,14 @@ def _short(value) -> str:
     return f"array{value.shape}"
 
 
+OUTPUTS = ("sessions", "cpus", "memory_gb", "servers")
+
+
+def _check_output(output: str) -> None:
+    if output not in OUTPUTS:
+        raise ValueError(f"unknown output {output!r}; choose one of {list(OUTPUTS)}")
+
+
 # ---------------------------------------------------------------- first principles
 
 
@@ -321,6 +329,7 @@ class Swing:
 def sensitivity(base: Scenario, ranges: dict[str, Range] | None = None,
                 output: str = "cpus") -> list[Swing]:
     """Vary one assumption at a time over its range, others at base; widest swing first."""
+    _check_output(output)
     ranges = ranges if ranges is not None else default_ranges()
     swings = []
     for name, rng in ranges.items():
@@ -396,6 +405,7 @@ def monte_carlo(n: int = 1_000_000, seed: int = 2026,
     """Draw every uncertain assumption n times (seeded: same seed, same numbers)."""
     if not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be a whole number of samples, 1 or more, got {n!r}")
+    _check_output(output)
     uncertainty = uncertainty if uncertainty is not None else default_uncertainty()
     rng = np.random.default_rng(seed)
     draws = {name: dist.sample(rng, n) for name, dist in uncertainty.items()}

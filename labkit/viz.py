@@ -120,7 +120,7 @@ def cpus_vs_concurrency(concurrency: np.ndarray, cpus: np.ndarray, current: tupl
 
 def tornado(swings, base_value: float, output_label: str = "server CPUs") -> go.Figure:
     """Which assumption moves the result most: one bar per assumption, low end to high end."""
-    names = [s.name.replace("_", " ") for s in swings][::-1]  # widest bar on top
+    names = [s.name.replace("_", " ").replace("cpu", "CPU") for s in swings][::-1]  # widest on top
     lows = [min(s.result_at_low, s.result_at_high) for s in swings][::-1]
     highs = [max(s.result_at_low, s.result_at_high) for s in swings][::-1]
     ranges = [f"{s.low:g} to {s.high:g}" for s in swings][::-1]

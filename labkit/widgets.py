@@ -56,7 +56,7 @@ class DayExplorer(_Explorer):
                  seed=1):
         self.seed = seed
         self.users = _slider(w.IntSlider, "users", value=users, min=1_000, max=100_000,
-                             step=1_000)
+                             step=1_000, readout_format=",d")
         self.concurrency = _slider(w.FloatSlider, "concurrency (average)", value=concurrency,
                                    min=0.05, max=0.35, step=0.01, readout_format=".0%")
         self.capacity = _slider(w.IntSlider, "users per shared instance", value=capacity,
@@ -117,8 +117,8 @@ class ScalingExplorer(_Explorer):
         self.claim = scaling.essay_claim()
         self.prices = scaling.fargate_prices()
         self.server_price, _ = scaling.ec2_server_price()
-        self.preset = w.ToggleButtons(options=list(PRESETS), value=None,
-                                      description="preset", style=_STYLE)
+        self.preset = w.ToggleButtons(options=list(PRESETS), value=None, description="preset",
+                                      style={**_STYLE, "button_width": "230px"})
         self.workers = _slider(w.FloatSlider, "knowledge workers (millions)",
                                value=workers_millions, min=10, max=1_500, step=10,
                                readout_format=",.0f")
@@ -127,7 +127,8 @@ class ScalingExplorer(_Explorer):
         self.agents_per_worker = _slider(w.FloatSlider, "agents per worker",
                                          value=agents_per_worker, min=1, max=5, step=0.5)
         self.mode = w.ToggleButtons(options=[PER_CPU, FIRST_PRINCIPLES], value=PER_CPU,
-                                    description="density from", style=_STYLE)
+                                    description="density from",
+                                    style={**_STYLE, "button_width": "230px"})
         self.sessions_per_cpu = _slider(w.FloatSlider, "sessions per CPU",
                                         value=sessions_per_cpu, min=1, max=200, step=1)
         self.cpu_share = _slider(w.FloatSlider, "CPU per active session (%)",

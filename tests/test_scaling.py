@@ -274,6 +274,20 @@ def test_monte_carlo_rejects_bad_sample_counts(n):
         scaling.monte_carlo(n=n)
 
 
+def test_unknown_output_is_refused():
+    with pytest.raises(ValueError, match="unknown output 'dollars'"):
+        scaling.sensitivity(Scenario(1e6, 0.1), output="dollars")
+    with pytest.raises(ValueError, match="unknown output"):
+        scaling.monte_carlo(n=10, output="cost_per_hour")
+
+
+def test_sensitivity_and_monte_carlo_can_report_servers():
+    swings = scaling.sensitivity(Scenario(100e6, 0.15), output="servers")
+    assert all(s.result_at_low == int(s.result_at_low) for s in swings)
+    mc = scaling.monte_carlo(n=1000, output="sessions")
+    assert mc.samples.max() <= 161e6 * 0.24 * 2
+
+
 def test_round_sig():
     assert scaling.round_sig(640945.5) == 641000
     assert scaling.round_sig(0.0123456, 2) == 0.012
