@@ -409,7 +409,8 @@ def monte_carlo(n: int = 1_000_000, seed: int = 2026,
     uncertainty = uncertainty if uncertainty is not None else default_uncertainty()
     rng = np.random.default_rng(seed)
     draws = {name: dist.sample(rng, n) for name, dist in uncertainty.items()}
-    scenario = Scenario(**{"workers": 100e6, "concurrency": 0.15, **draws})
+    claim = essay_claim()  # assumptions not drawn stay at the essay's values
+    scenario = Scenario(**{"workers": claim.workers, "concurrency": claim.concurrency, **draws})
     samples = np.broadcast_to(np.asarray(getattr(scenario, output), dtype=float), (n,))
     p5, p50, p95 = np.percentile(samples, [5, 50, 95])
     return MonteCarlo(samples=samples, p5=float(p5), p50=float(p50), p95=float(p95), seed=seed)

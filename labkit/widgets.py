@@ -4,6 +4,9 @@ Each explorer is a VBox of controls, a text panel of numbers and plotly FigureWi
 Moving a control recomputes the model and updates the numbers and the figures' traces in
 place (no Output widget, no `interact`), so the same object works in JupyterLab and can be
 driven headless in tests by setting a control's `.value`.
+
+Home notebooks: DayExplorer in 01_restaurant_vs_personal_chef, ScalingExplorer in
+02_the_scaling_math.
 """
 
 from __future__ import annotations
