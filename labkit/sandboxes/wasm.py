@@ -346,7 +346,10 @@ class WasmSandbox(Sandbox):
         try:
             return wasmtime.Module(self._engine, source)
         except wasmtime.WasmtimeError as exc:
-            raise GuestError(KIND, f"{what}: {_short(str(exc))}") from None
+            detail = _short(str(exc))
+            if isinstance(source, bytes):  # no source lines to point at: one line is clearer
+                detail = ": ".join(" ".join(line.split()) for line in detail.splitlines())
+            raise GuestError(KIND, f"{what}: {detail}") from None
 
     # --- running ------------------------------------------------------------------
     def cold_call(self, n: int = STANDARD_N) -> int:
