@@ -91,6 +91,7 @@ def test_missing_export_lists_what_there_is(box):
     ("", "invalid WAT.*empty"),
     (b"\0asm\x02\0\0\0", "invalid wasm binary.*binary version"),
     (b"\xff\xfe\x00", "invalid wasm bytes.*\\\\0asm"),
+    (b"\x7fELF\x02\x01", "invalid wasm bytes.*ELF"),
 ])
 def test_invalid_code_gives_a_clear_error(box, source, message):
     with pytest.raises(GuestError, match=message) as caught:

@@ -235,6 +235,17 @@ def _short(message: str, lines: int = 6) -> str:
     return "\n".join(kept[:lines])
 
 
+def _as_text(data: bytes) -> str | None:
+    """Bytes as WAT text, or None if they are not text (binary junk, another format)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if any((ord(c) < 32 and c not in "\t\n\r") or c == "\x7f" for c in text):
+        return None
+    return text
+
+
 def _trap_cause(trap: wasmtime.Trap) -> str:
     """The last line of a trap's message ('wasm trap: integer divide by zero')."""
     lines = [line.strip() for line in trap.message.splitlines() if line.strip()]
@@ -333,12 +344,12 @@ class WasmSandbox(Sandbox):
             raise ValueError(f"the module is {len(source):,} bytes; labkit accepts at most "
                              f"{MAX_SOURCE_BYTES:,}")
         if isinstance(source, bytes) and not source.startswith(_WASM_MAGIC):
-            try:
-                source = source.decode("utf-8")
-            except UnicodeDecodeError:
+            text = _as_text(source)
+            if text is None:
                 raise GuestError(KIND, "invalid wasm bytes: a WebAssembly binary starts with "
-                                       r"b'\0asm' and these bytes do not (nor are they "
-                                       "UTF-8 WAT text)") from None
+                                       rf"b'\0asm', these start with {source[:4]!r} (and "
+                                       "they are not WAT text either)")
+            source = text
         what = "invalid WAT (WebAssembly text)" if isinstance(source, str) else \
             "invalid wasm binary"
         if isinstance(source, str) and not source.strip():
