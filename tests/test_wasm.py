@@ -137,6 +137,16 @@ def test_a_module_needing_more_memory_than_the_cap_is_refused(box):
     assert caught.value.limit == "memory"
 
 
+@pytest.mark.parametrize("source, limit", [
+    ("(module (memory 1) (memory 1))", "memory"),
+    ("(module (table 100000000 funcref))", "table"),
+])
+def test_other_resources_are_capped_too(box, source, limit):
+    with pytest.raises(LimitExceeded) as caught:
+        box.call_export(source[:-1] + ' (func (export "f")))', "f")
+    assert caught.value.limit == limit
+
+
 def test_deep_recursion_stops_at_its_stack_cap(box):
     with pytest.raises(LimitExceeded, match="stack") as caught:
         box.call_export(guest_wat("recurse"), "down", 0)
@@ -205,11 +215,12 @@ def test_held_instances_are_live_then_gone(box):
     assert wasm._count_maps() <= maps_before + 10
 
 
-def test_an_exception_inside_hold_releases_everything(box):
+@pytest.mark.parametrize("interruption", [KeyError, KeyboardInterrupt])
+def test_an_exception_inside_hold_releases_everything(box, interruption):
     maps_before = wasm._count_maps()
-    with pytest.raises(KeyError):
+    with pytest.raises(interruption):
         with box.hold(200):
-            raise KeyError("boom")
+            raise interruption("boom")
     assert box.live == 0
     assert wasm._count_maps() <= maps_before + 10
 

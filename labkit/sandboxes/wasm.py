@@ -63,6 +63,9 @@ MAP_HEADROOM = 2000
 ADDRESS_SPACE_PER_INSTANCE = MEMORY_RESERVATION + 4 * MEMORY_GUARD
 # A conservative resident cost per live instance, to keep a hold within free RAM.
 RAM_PER_INSTANCE = 64 * 2**10
+# Per isolate: one linear memory (so the memory cap is the whole budget), a bounded
+# number of tables and table elements (8 bytes each), one instance.
+MAX_MEMORIES, MAX_TABLES, MAX_TABLE_ELEMENTS, MAX_INSTANCES = 1, 10, 1_000_000, 1
 # Compiled modules kept (by source); the reader's experiments should not grow it forever.
 MODULE_CACHE_SIZE = 64
 MAX_SOURCE_BYTES = 16 * 2**20
@@ -393,7 +396,7 @@ class WasmSandbox(Sandbox):
             raise MemoryError("wasmtime could not create a Store")
         try:
             context = _store_context(store)
-            _store_limiter(store, self._memory_bytes, -1, -1, -1, -1)
+            self._limit(store)
             _set_epoch_deadline(context, self._deadline_ticks)
             trap = POINTER(ffi.wasm_trap_t)()
             instance = ffi.wasmtime_instance_t()
@@ -411,6 +414,10 @@ class WasmSandbox(Sandbox):
             return target.get_results()
         finally:
             _store_delete(store)
+
+    def _limit(self, store) -> None:
+        _store_limiter(store, self._memory_bytes, MAX_TABLE_ELEMENTS, MAX_INSTANCES,
+                       MAX_TABLES, MAX_MEMORIES)
 
     def _raise(self, error, trap):
         if error:
@@ -434,6 +441,12 @@ class WasmSandbox(Sandbox):
         if "memory limits" in text or "memory minimum size" in text:
             return LimitExceeded(KIND, "memory", f"{self.limits.memory_mb:g} MiB; "
                                  f"{_short(text, 1)}")
+        if "memory count" in text:
+            return LimitExceeded(KIND, "memory", f"{MAX_MEMORIES} linear memory per isolate; "
+                                 f"{_short(text, 1)}")
+        if "table" in text and ("limits" in text or "count" in text):
+            return LimitExceeded(KIND, "table", f"{MAX_TABLES} tables of at most "
+                                 f"{MAX_TABLE_ELEMENTS:,} elements; {_short(text, 1)}")
         return GuestError(KIND, f"the module could not run: {_short(text, 3)}")
 
     def run_wasi(self, source, argv: tuple[str, ...] | list[str] = ()) -> WasiRun:
@@ -456,7 +469,8 @@ class WasmSandbox(Sandbox):
         wasi.stderr_custom = err
         store = wasmtime.Store(self._engine)
         try:
-            store.set_limits(memory_size=self._memory_bytes)
+            store.set_limits(self._memory_bytes, MAX_TABLE_ELEMENTS, MAX_INSTANCES,
+                             MAX_TABLES, MAX_MEMORIES)
             store.set_epoch_deadline(self._deadline_ticks)
             store.set_wasi(wasi)
             exit_code = 0
@@ -528,7 +542,7 @@ class WasmSandbox(Sandbox):
                     raise MemoryError("wasmtime could not create a Store")
                 held.append(store)
                 context = _store_context(store)
-                _store_limiter(store, self._memory_bytes, -1, -1, -1, -1)
+                self._limit(store)
                 _set_epoch_deadline(context, self._deadline_ticks)
                 instance = ffi.wasmtime_instance_t()
                 error = _instance_new(context, module_ptr, None, 0, byref(instance),
