@@ -137,8 +137,9 @@ def measure_compile(box: WasmSandbox, n: int = 200) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n", type=int, default=20_000, help="calls per contender per round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--n", type=int, default=5_000, help="calls per contender per round")
+    parser.add_argument("--rounds", type=int, default=8,
+                        help="interleaved rounds (more, shorter rounds share the noise fairly)")
     parser.add_argument("--live", type=int, default=10_000)
     parser.add_argument("--no-pin", action="store_true", help="do not pin to one core")
     parser.add_argument("--json", action="store_true")

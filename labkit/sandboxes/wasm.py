@@ -92,7 +92,6 @@ _VALUE_KINDS = {
     "f32": (ffi.WASMTIME_F32.value, "f32", None),
     "f64": (ffi.WASMTIME_F64.value, "f64", None),
 }
-_FIELD_BY_KIND = {kind: field for kind, field, _ in _VALUE_KINDS.values()}
 
 
 def guest_wat(name: str) -> str:
@@ -143,6 +142,7 @@ class _Export:
         for i, (kind, _, _) in enumerate(self.params):
             self.args[i].kind = kind
         self.out = (ffi.wasmtime_val_t * max(1, len(self.results)))()
+        self.result_fields = tuple(field for _, field, _ in self.results)
 
     @staticmethod
     def _value_kind(name: str, wasm_type: str):
@@ -168,11 +168,12 @@ class _Export:
             setattr(self.args[i].of, field, value)
 
     def get_results(self):
-        values = tuple(getattr(slot.of, _FIELD_BY_KIND[slot.kind])
-                       for slot in self.out[:len(self.results)])
-        if not values:
+        fields, out = self.result_fields, self.out
+        if len(fields) == 1:  # the common case, kept short: it is on the hot path
+            return getattr(out[0].of, fields[0])
+        if not fields:
             return None
-        return values[0] if len(values) == 1 else values
+        return tuple(getattr(out[i].of, field) for i, field in enumerate(fields))
 
 
 class _Compiled:
@@ -396,7 +397,8 @@ class WasmSandbox(Sandbox):
             raise MemoryError("wasmtime could not create a Store")
         try:
             context = _store_context(store)
-            self._limit(store)
+            _store_limiter(store, self._memory_bytes, MAX_TABLE_ELEMENTS, MAX_INSTANCES,
+                           MAX_TABLES, MAX_MEMORIES)
             _set_epoch_deadline(context, self._deadline_ticks)
             trap = POINTER(ffi.wasm_trap_t)()
             instance = ffi.wasmtime_instance_t()
