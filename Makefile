@@ -31,9 +31,11 @@ test: setup
 	$(PY) -m ruff check labkit tests benchmarks
 	$(PY) -m pytest
 
-# For teachers: re-run every notebook top to bottom and save its outputs.
+# For teachers: re-run every notebook top to bottom and save its outputs. Widget state is
+# not stored: each plotly FigureWidget would add its 5 MB JavaScript bundle to the file.
 notebooks: setup
-	$(PY) -m jupyter nbconvert --to notebook --execute --inplace notebooks/*.ipynb
+	$(PY) -m jupyter nbconvert --to notebook --execute --inplace \
+	  --ExecutePreprocessor.store_widget_state=False notebooks/*.ipynb
 
 clean:
 	rm -rf $(VENV) .runtimes

@@ -1,0 +1,612 @@
+"""WebAssembly isolates on wasmtime: compile once, a fresh instance for every call.
+
+The kitchen: one engine (the restaurant's stove and tools) is prepared when the sandbox
+opens; each call gets its own Store and Instance (a personal chef with a private bench of
+linear memory), runs, and is thrown away. The guest can touch nothing but its own memory
+and what the host hands it: `cold_call` and `call_export` grant no imports at all,
+`run_wasi` grants WASI with no pre-opened directories and no sockets, so no host files and
+no network.
+
+Caps, all set per Store: CPU time by epoch interruption (a ticker thread advances the
+engine's epoch; a guest past its deadline traps), memory by `Store.set_limits` (a
+`memory.grow` past it returns -1 inside the guest; a module that needs more at start is
+refused), stack by the engine's `max_wasm_stack`. Every trap comes back as a labkit
+`LimitExceeded` or `GuestError` with a one-line reason, never a raw backtrace.
+
+Speed: the hot path (new Store, instantiate, call, delete) calls wasmtime's C API through
+the ctypes bindings that wasmtime-py itself uses (`wasmtime._ffi`), skipping the
+per-call type lookups and conversions of `Func.__call__`, which cost about three times the
+rest. Its traps and errors go through the same translation as the public API's. One
+sandbox is meant for one thread at a time (it reuses small call buffers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import math
+import os
+import resource
+import threading
+from collections import OrderedDict
+from ctypes import POINTER, byref
+from dataclasses import dataclass
+from importlib import metadata, resources
+
+import psutil
+import wasmtime
+from wasmtime import _ffi as ffi
+
+from ..errors import GuestError, LabkitError, LimitExceeded
+from ..measure import Memory, check_count, processes_memory
+from ..workload import STANDARD_N, check_n
+from .base import Availability, Limits, Sandbox
+
+KIND = "wasm"
+# The epoch ticker's period: a runaway guest is stopped at most this much after its cap.
+TICK_SECONDS = 0.01
+# Address space reserved for each linear memory. Small, so tens of thousands of live
+# instances fit; a memory that grows past it is moved (with room to grow) by wasmtime.
+MEMORY_RESERVATION = 4 * 2**20
+MEMORY_GUARD = 64 * 2**10
+RESERVATION_FOR_GROWTH = 64 * 2**20
+# Wasm stack for one call; deeper recursion traps with STACK_OVERFLOW.
+MAX_WASM_STACK = 512 * 2**10
+# Measured on Linux: a live instance with one touched page of memory adds 2 entries to
+# /proc/self/maps (its resident page, the rest of its reservation); vm.max_map_count caps
+# the total per process.
+MAPS_PER_LIVE_INSTANCE = 2
+# Mappings left for Python, its libraries and threads, on top of those already in use.
+MAP_HEADROOM = 2000
+# Virtual memory one live instance reserves (reservation, guards, rounding).
+ADDRESS_SPACE_PER_INSTANCE = MEMORY_RESERVATION + 4 * MEMORY_GUARD
+# A conservative resident cost per live instance, to keep a hold within free RAM.
+RAM_PER_INSTANCE = 64 * 2**10
+# Per isolate: one linear memory (so the memory cap is the whole budget), a bounded
+# number of tables and table elements (8 bytes each), one instance.
+MAX_MEMORIES, MAX_TABLES, MAX_TABLE_ELEMENTS, MAX_INSTANCES = 1, 10, 1_000_000, 1
+# Compiled modules kept (by source); the reader's experiments should not grow it forever.
+MODULE_CACHE_SIZE = 64
+MAX_SOURCE_BYTES = 16 * 2**20
+# What a WASI guest may print before its output is cut off.
+MAX_OUTPUT_BYTES = 2**20
+
+_NO_FINALIZER = ctypes.cast(0, ctypes.CFUNCTYPE(None, ctypes.c_void_p))
+_WASM_MAGIC = b"\0asm"
+
+# The C functions of the hot path, looked up once.
+_store_new = ffi.dll.wasmtime_store_new
+_store_context = ffi.dll.wasmtime_store_context
+_store_delete = ffi.dll.wasmtime_store_delete
+_store_limiter = ffi.dll.wasmtime_store_limiter
+_set_epoch_deadline = ffi.dll.wasmtime_context_set_epoch_deadline
+_instance_new = ffi.dll.wasmtime_instance_new
+_export_get = ffi.dll.wasmtime_instance_export_get
+_func_call = ffi.dll.wasmtime_func_call
+
+# Value types a caller can pass and get back: wasm type -> (C kind, union field, range).
+_VALUE_KINDS = {
+    "i32": (ffi.WASMTIME_I32.value, "i32", (-(2**31), 2**32)),
+    "i64": (ffi.WASMTIME_I64.value, "i64", (-(2**63), 2**64)),
+    "f32": (ffi.WASMTIME_F32.value, "f32", None),
+    "f64": (ffi.WASMTIME_F64.value, "f64", None),
+}
+
+
+def guest_wat(name: str) -> str:
+    """One of labkit's own WAT guests by file name (fib, spin, hog, recurse, ...)."""
+    path = resources.files("labkit.guests").joinpath(f"{name}.wat")
+    if not path.is_file():
+        raise ValueError(f"no WAT guest named {name!r} in labkit/guests")
+    return path.read_text()
+
+
+@dataclass(frozen=True)
+class WasiRun:
+    """What a WASI guest printed and how it exited."""
+
+    stdout: str
+    stderr: str
+    exit_code: int
+
+
+@dataclass(frozen=True)
+class LiveLimit:
+    """How many instances can be live at once here, and which limit decides it."""
+
+    count: int
+    reason: str
+
+
+class _Export:
+    """One exported function, with its value types and reusable call buffers."""
+
+    def __init__(self, module: wasmtime.Module, name: str):
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"the export name must be a non-empty string, got {name!r}")
+        found = {e.name: e.type for e in module.exports}
+        if name not in found:
+            names = ", ".join(sorted(found)) or "nothing"
+            raise GuestError(KIND, f"the module has no export named {name!r} (it exports: "
+                                   f"{names})")
+        ty = found[name]
+        if not isinstance(ty, wasmtime.FuncType):
+            raise GuestError(KIND, f"the export {name!r} is a {type(ty).__name__}, "
+                                   "not a function")
+        self.name = name
+        self.name_bytes = name.encode()
+        self.params = [self._value_kind(name, str(t)) for t in ty.params]
+        self.results = [self._value_kind(name, str(t)) for t in ty.results]
+        self.args = (ffi.wasmtime_val_t * max(1, len(self.params)))()
+        for i, (kind, _, _) in enumerate(self.params):
+            self.args[i].kind = kind
+        self.out = (ffi.wasmtime_val_t * max(1, len(self.results)))()
+        self.result_fields = tuple(field for _, field, _ in self.results)
+
+    @staticmethod
+    def _value_kind(name: str, wasm_type: str):
+        try:
+            return _VALUE_KINDS[wasm_type]
+        except KeyError:
+            raise GuestError(KIND, f"the export {name!r} uses type {wasm_type}; labkit passes "
+                                   "only numbers (i32, i64, f32, f64)") from None
+
+    def set_args(self, values: tuple) -> None:
+        if len(values) != len(self.params):
+            raise TypeError(f"{self.name} takes {len(self.params)} argument(s), "
+                            f"got {len(values)}")
+        for i, (value, (_, field, bounds)) in enumerate(zip(values, self.params, strict=True)):
+            if bounds is not None:
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise TypeError(f"{self.name}: {field} arguments must be whole numbers, "
+                                    f"got {value!r}")
+                if not bounds[0] <= value < bounds[1]:
+                    raise ValueError(f"{self.name}: {value} does not fit in an {field}")
+            elif isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"{self.name}: {field} arguments must be numbers, got {value!r}")
+            setattr(self.args[i].of, field, value)
+
+    def get_results(self):
+        fields, out = self.result_fields, self.out
+        if len(fields) == 1:  # the common case, kept short: it is on the hot path
+            return getattr(out[0].of, fields[0])
+        if not fields:
+            return None
+        return tuple(getattr(out[i].of, field) for i, field in enumerate(fields))
+
+
+class _Compiled:
+    """A compiled module and its exports, prepared on first use."""
+
+    def __init__(self, module: wasmtime.Module):
+        self.module = module
+        self.imports = [f"{i.module}.{i.name}" for i in module.imports]
+        self._exports: dict[str, _Export] = {}
+
+    def export(self, name: str) -> _Export:
+        if name not in self._exports:
+            self._exports[name] = _Export(self.module, name)
+        return self._exports[name]
+
+
+class _EpochTicker:
+    """A thread that advances the engine's epoch, so deadlines turn into wall time."""
+
+    def __init__(self, engine: wasmtime.Engine, interval: float = TICK_SECONDS):
+        self._engine, self._interval = engine, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="labkit-wasm-epoch",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._engine.increment_epoch()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+
+class _CappedOutput:
+    """Collects what a WASI guest writes to one stream, up to MAX_OUTPUT_BYTES."""
+
+    def __init__(self, limit: int = MAX_OUTPUT_BYTES):
+        self.chunks: list[bytes] = []
+        self.size, self.limit, self.overflowed = 0, limit, False
+
+    def __call__(self, data: bytes) -> int:
+        if self.size + len(data) > self.limit:
+            self.overflowed = True
+            return -errno.EFBIG  # the guest's write fails; the host stays in charge
+        self.chunks.append(data)
+        self.size += len(data)
+        return len(data)
+
+    def text(self) -> str:
+        return b"".join(self.chunks).decode("utf-8", errors="replace")
+
+
+def _short(message: str, lines: int = 6) -> str:
+    """wasmtime's multi-line error, condensed to its meaningful lines."""
+    kept = [line.rstrip() for line in message.splitlines() if line.strip()]
+    kept = [line for line in kept if line.strip() not in ("Caused by:",)]
+    return "\n".join(kept[:lines])
+
+
+def _as_text(data: bytes) -> str | None:
+    """Bytes as WAT text, or None if they are not text (binary junk, another format)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if any((ord(c) < 32 and c not in "\t\n\r") or c == "\x7f" for c in text):
+        return None
+    return text
+
+
+def _trap_cause(trap: wasmtime.Trap) -> str:
+    """The last line of a trap's message ('wasm trap: integer divide by zero')."""
+    lines = [line.strip() for line in trap.message.splitlines() if line.strip()]
+    cause = lines[-1] if lines else "unknown trap"
+    return cause.removeprefix("wasm trap: ")
+
+
+class WasmSandbox(Sandbox):
+    """WebAssembly isolates: one engine, a fresh Store and Instance per call."""
+
+    kind = KIND
+    default_live = 1000
+
+    def __init__(self, limits: Limits | None = None):
+        super().__init__(limits)
+        self._engine: wasmtime.Engine | None = None
+        self._ticker: _EpochTicker | None = None
+        self._modules: OrderedDict = OrderedDict()
+        self._held: list = []
+        self._wasi_linker: wasmtime.Linker | None = None
+
+    # --- availability -------------------------------------------------------------
+    @classmethod
+    def check(cls) -> Availability:
+        # The import at the top of this module already proved wasmtime loads here.
+        return Availability(cls.kind, True, "", "")
+
+    def versions(self) -> dict:
+        return {"wasmtime": metadata.version("wasmtime")}
+
+    # --- life cycle ---------------------------------------------------------------
+    def open(self) -> None:
+        config = wasmtime.Config()
+        config.epoch_interruption = True
+        config.max_wasm_stack = MAX_WASM_STACK
+        config.memory_reservation = MEMORY_RESERVATION
+        config.memory_guard_size = MEMORY_GUARD
+        config.memory_reservation_for_growth = RESERVATION_FOR_GROWTH
+        self._engine = wasmtime.Engine(config)
+        self._engine_ptr = self._engine.ptr()
+        self._memory_bytes = int(self.limits.memory_mb * 2**20)
+        self._deadline_ticks = max(1, math.ceil(self.limits.cpu_seconds / TICK_SECONDS))
+        self._extern = ffi.wasmtime_extern_t()
+        fib = _Compiled(self._compile_uncached(guest_wat("fib")))
+        # Kept outside the module cache, so evicting the reader's modules never frees it.
+        self._fib, self._fib_module = fib.export("fib"), fib.module
+        self._fib_ptr = fib.module.ptr()
+        self._ticker = _EpochTicker(self._engine)
+
+    def close(self) -> None:
+        self._release_held()
+        if self._ticker is not None:
+            self._ticker.stop()
+            self._ticker = None
+        self._modules.clear()
+        self._wasi_linker = None
+        self._engine = None
+
+    @property
+    def ticking(self) -> bool:
+        """Whether the epoch ticker thread is running (it must stop when the box closes)."""
+        return self._ticker is not None and self._ticker.running
+
+    def _require_open(self) -> None:
+        if self._engine is None:
+            raise LabkitError("the wasm sandbox is not open: use it as "
+                              "`with WasmSandbox() as box:`")
+
+    # --- compiling ----------------------------------------------------------------
+    def compile(self, source, cache: bool = True) -> wasmtime.Module:
+        """Compile WAT text (str) or a wasm binary (bytes); cached by the source itself."""
+        self._require_open()
+        if not cache:
+            return self._compile_uncached(source)
+        return self._compile(source).module
+
+    def _compile(self, source) -> _Compiled:
+        key = bytes(source) if isinstance(source, (bytearray, memoryview)) else source
+        compiled = self._modules.get(key)
+        if compiled is None:
+            compiled = _Compiled(self._compile_uncached(key))
+            self._modules[key] = compiled
+            if len(self._modules) > MODULE_CACHE_SIZE:
+                self._modules.popitem(last=False)
+        else:
+            self._modules.move_to_end(key)
+        return compiled
+
+    def _compile_uncached(self, source) -> wasmtime.Module:
+        if isinstance(source, (bytearray, memoryview)):
+            source = bytes(source)
+        if not isinstance(source, (str, bytes)):
+            raise TypeError("a module is WAT text (str) or a wasm binary (bytes), "
+                            f"got {type(source).__name__}")
+        if len(source) > MAX_SOURCE_BYTES:
+            raise ValueError(f"the module is {len(source):,} bytes; labkit accepts at most "
+                             f"{MAX_SOURCE_BYTES:,}")
+        if isinstance(source, bytes) and not source.startswith(_WASM_MAGIC):
+            text = _as_text(source)
+            if text is None:
+                raise GuestError(KIND, "invalid wasm bytes: a WebAssembly binary starts with "
+                                       rf"b'\0asm', these start with {source[:4]!r} (and "
+                                       "they are not WAT text either)")
+            source = text
+        what = "invalid WAT (WebAssembly text)" if isinstance(source, str) else \
+            "invalid wasm binary"
+        if isinstance(source, str) and not source.strip():
+            raise GuestError(KIND, f"{what}: the text is empty")
+        try:
+            return wasmtime.Module(self._engine, source)
+        except wasmtime.WasmtimeError as exc:
+            detail = _short(str(exc))
+            if isinstance(source, bytes):  # no source lines to point at: one line is clearer
+                detail = ": ".join(" ".join(line.split()) for line in detail.splitlines())
+            raise GuestError(KIND, f"{what}: {detail}") from None
+
+    # --- running ------------------------------------------------------------------
+    def cold_call(self, n: int = STANDARD_N) -> int:
+        """A fresh isolate: new Store and Instance, fib(n), torn down; returns the answer."""
+        check_n(n)
+        if self._engine is None:
+            self._require_open()
+        self._fib.args[0].of.i64 = n
+        return self._run(self._fib_ptr, self._fib)
+
+    def call_export(self, source, export: str, *args):
+        """Run one exported function of the reader's own WAT or wasm in a fresh isolate.
+
+        The module gets no imports at all (no WASI, no host functions); arguments and
+        results are numbers. A trap or a cap comes back as GuestError or LimitExceeded.
+        """
+        self._require_open()
+        compiled = self._compile(source)
+        if compiled.imports:
+            raise GuestError(KIND, f"the module imports {', '.join(compiled.imports)}; "
+                                   "call_export grants no imports (run_wasi grants WASI)")
+        target = compiled.export(export)
+        target.set_args(args)
+        return self._run(compiled.module.ptr(), target)
+
+    def _run(self, module_ptr, target: _Export):
+        """The hot path: a Store, an Instance, one call, then the Store is deleted."""
+        store = _store_new(self._engine_ptr, None, _NO_FINALIZER)
+        if not store:
+            raise MemoryError("wasmtime could not create a Store")
+        try:
+            context = _store_context(store)
+            _store_limiter(store, self._memory_bytes, MAX_TABLE_ELEMENTS, MAX_INSTANCES,
+                           MAX_TABLES, MAX_MEMORIES)
+            _set_epoch_deadline(context, self._deadline_ticks)
+            trap = POINTER(ffi.wasm_trap_t)()
+            instance = ffi.wasmtime_instance_t()
+            error = _instance_new(context, module_ptr, None, 0, byref(instance), byref(trap))
+            if error or trap:
+                self._raise(error, trap)
+            if not _export_get(context, byref(instance), target.name_bytes,
+                               len(target.name_bytes), byref(self._extern)):
+                raise GuestError(KIND, f"no export named {target.name!r}")
+            error = _func_call(context, byref(self._extern.of.func), target.args,
+                               len(target.params), target.out, len(target.results),
+                               byref(trap))
+            if error or trap:
+                self._raise(error, trap)
+            return target.get_results()
+        finally:
+            _store_delete(store)
+
+    def _limit(self, store) -> None:
+        _store_limiter(store, self._memory_bytes, MAX_TABLE_ELEMENTS, MAX_INSTANCES,
+                       MAX_TABLES, MAX_MEMORIES)
+
+    def _raise(self, error, trap):
+        if error:
+            raise self.translate(wasmtime.WasmtimeError._from_ptr(error)) from None
+        raise self.translate(wasmtime.Trap._from_ptr(trap)) from None
+
+    def translate(self, exc: Exception) -> LabkitError:
+        """A wasmtime trap or error as labkit's error, with a one-line reason."""
+        if isinstance(exc, wasmtime.Trap):
+            code = exc.trap_code
+            if code is wasmtime.TrapCode.INTERRUPT:
+                return LimitExceeded(KIND, "CPU time", f"{self.limits.cpu_seconds:g} s; "
+                                     "stopped by epoch interruption")
+            if code is wasmtime.TrapCode.OUT_OF_FUEL:
+                return LimitExceeded(KIND, "CPU fuel", "stopped when its fuel ran out")
+            if code is wasmtime.TrapCode.STACK_OVERFLOW:
+                return LimitExceeded(KIND, "stack", f"{MAX_WASM_STACK // 1024} KiB; the call "
+                                     "stack overflowed (deep or endless recursion)")
+            return GuestError(KIND, f"the guest trapped: {_trap_cause(exc)}")
+        text = str(exc)
+        if "memory limits" in text or "memory minimum size" in text:
+            return LimitExceeded(KIND, "memory", f"{self.limits.memory_mb:g} MiB; "
+                                 f"{_short(text, 1)}")
+        if "memory count" in text:
+            return LimitExceeded(KIND, "memory", f"{MAX_MEMORIES} linear memory per isolate; "
+                                 f"{_short(text, 1)}")
+        if "table" in text and ("limits" in text or "count" in text):
+            return LimitExceeded(KIND, "table", f"{MAX_TABLES} tables of at most "
+                                 f"{MAX_TABLE_ELEMENTS:,} elements; {_short(text, 1)}")
+        return GuestError(KIND, f"the module could not run: {_short(text, 3)}")
+
+    def run_wasi(self, source, argv: tuple[str, ...] | list[str] = ()) -> WasiRun:
+        """Run a WASI program's `_start` in a fresh isolate; its stdout/stderr captured.
+
+        WASI is the only door: no pre-opened directories (so no host files), no sockets
+        (so no network), no environment variables; argv is what you pass.
+        """
+        self._require_open()
+        if isinstance(argv, str) or not all(isinstance(a, str) for a in argv):
+            raise TypeError("argv must be a list of strings")
+        compiled = self._compile(source)
+        if self._wasi_linker is None:
+            self._wasi_linker = wasmtime.Linker(self._engine)
+            self._wasi_linker.define_wasi()
+        out, err = _CappedOutput(), _CappedOutput()
+        wasi = wasmtime.WasiConfig()
+        wasi.argv = ["guest", *argv]
+        wasi.stdout_custom = out
+        wasi.stderr_custom = err
+        store = wasmtime.Store(self._engine)
+        try:
+            store.set_limits(self._memory_bytes, MAX_TABLE_ELEMENTS, MAX_INSTANCES,
+                             MAX_TABLES, MAX_MEMORIES)
+            store.set_epoch_deadline(self._deadline_ticks)
+            store.set_wasi(wasi)
+            exit_code = 0
+            try:
+                instance = self._wasi_linker.instantiate(store, compiled.module)
+                start = instance.exports(store).get("_start")
+                if not isinstance(start, wasmtime.Func):
+                    raise GuestError(KIND, "a WASI program must export a function `_start`")
+                start(store)
+            except wasmtime.ExitTrap as exc:
+                exit_code = exc.code
+            except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+                raise self.translate(exc) from None
+        finally:
+            store.close()
+        for name, stream in (("stdout", out), ("stderr", err)):
+            if stream.overflowed:
+                raise LimitExceeded(KIND, "output", f"more than {MAX_OUTPUT_BYTES:,} bytes "
+                                                    f"written to {name}")
+        return WasiRun(out.text(), err.text(), exit_code)
+
+    # --- density ------------------------------------------------------------------
+    def live_limit(self) -> LiveLimit:
+        """The most live instances this process can hold, and the limit that decides it."""
+        max_maps = _read_int("/proc/sys/vm/max_map_count", 65530)
+        used_maps = _count_maps()
+        by_maps = (max_maps - used_maps - MAP_HEADROOM) // MAPS_PER_LIVE_INSTANCE
+        candidates = [(by_maps,
+                       f"each live instance uses {MAPS_PER_LIVE_INSTANCE} memory mappings and "
+                       f"vm.max_map_count is {max_maps:,} ({used_maps:,} already in use); "
+                       "raise it with `sysctl -w vm.max_map_count=262144`")]
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            room = soft - psutil.Process().memory_info().vms
+            candidates.append((room // ADDRESS_SPACE_PER_INSTANCE,
+                               f"each live instance reserves {ADDRESS_SPACE_PER_INSTANCE:,} "
+                               f"bytes of address space and `ulimit -v` leaves {room:,}"))
+        free = psutil.virtual_memory().available
+        candidates.append((free // RAM_PER_INSTANCE,
+                           f"{free / 2**20:,.0f} MiB of RAM is free and each live instance "
+                           f"may use up to {RAM_PER_INSTANCE // 1024} KiB"))
+        count, reason = min(candidates, key=lambda c: c[0])
+        return LiveLimit(max(0, int(count)) + len(self._held), reason)
+
+    def max_live(self) -> int:
+        return self.live_limit().count
+
+    def check_live_count(self, count) -> int:
+        """Refuse a count that is not a whole number >= 1 or more than fits, saying why."""
+        check_count("count", count)
+        limit = self.live_limit()
+        if count > limit.count:
+            raise ValueError(f"cannot hold {count:,} live wasm instances here; at most "
+                             f"{limit.count:,} fit, because {limit.reason}")
+        return count
+
+    @contextlib.contextmanager
+    def hold(self, count: int):
+        """Keep `count` idle instances live (each with one touched page of memory)."""
+        self._require_open()
+        self.check_live_count(count)
+        module_ptr = self._compile(guest_wat("resident")).module.ptr()
+        held = self._held
+        try:
+            trap = POINTER(ffi.wasm_trap_t)()
+            for _ in range(count):
+                store = _store_new(self._engine_ptr, None, _NO_FINALIZER)
+                if not store:
+                    raise MemoryError("wasmtime could not create a Store")
+                held.append(store)
+                context = _store_context(store)
+                self._limit(store)
+                _set_epoch_deadline(context, self._deadline_ticks)
+                instance = ffi.wasmtime_instance_t()
+                error = _instance_new(context, module_ptr, None, 0, byref(instance),
+                                      byref(trap))
+                if error or trap:
+                    self._raise(error, trap)
+            yield list(held)
+        finally:
+            self._release_held()
+
+    @property
+    def live(self) -> int:
+        """How many instances `hold` is keeping alive right now."""
+        return len(self._held)
+
+    def _release_held(self) -> None:
+        released = bool(self._held)
+        while self._held:
+            _store_delete(self._held.pop())
+        if released:
+            _return_free_heap()
+
+    def memory_per_instance(self, count: int | None = None) -> float:
+        self.check_live_count(count or self.default_live)
+        return super().memory_per_instance(count)
+
+    def footprint(self) -> Memory:
+        """This process's memory: wasm isolates live inside it, not in processes of their own."""
+        return processes_memory([psutil.Process()])
+
+
+def _return_free_heap() -> None:
+    """Hand freed heap back to the OS (glibc keeps it otherwise), so the next density
+    measurement starts from a true baseline instead of reusing the last one's pages."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
+
+
+def _read_int(path: str, default: int) -> int:
+    try:
+        with open(path) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return default
+
+
+def _count_maps() -> int:
+    """Memory mappings this process has now (lines of /proc/self/maps)."""
+    try:
+        with open(f"/proc/{os.getpid()}/maps", "rb") as f:
+            return sum(1 for _ in f)
+    except OSError:
+        return 0
+
+
+def run_wat(source, export: str, *args, limits: Limits | None = None):
+    """One-shot: open a sandbox, run `export(*args)` of your WAT/wasm in a fresh isolate."""
+    with WasmSandbox(limits) as box:
+        return box.call_export(source, export, *args)
+
+
+def run_wasi(source, argv=(), limits: Limits | None = None) -> WasiRun:
+    """One-shot: run a WASI program in a fresh isolate; returns its output and exit code."""
+    with WasmSandbox(limits) as box:
+        return box.run_wasi(source, argv)

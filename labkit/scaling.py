@@ -1,0 +1,423 @@
+"""The fleet model: how many sandboxes, CPUs, servers and dollars agents would need.
+
+Home notebook: notebooks/02_the_scaling_math.ipynb (the essay's arithmetic, checked).
+
+Two ways to say how many sessions fit on a CPU:
+- the essay's way, one number: `Scenario(..., sessions_per_cpu=25)`;
+- from first principles: what one session needs (a share of a CPU while active, memory =
+  sandbox + working set) against what a server has (cores, memory). `fit_sessions` says
+  how many fit and which constraint binds; `Scenario.from_needs` builds a scenario on it.
+
+Every field accepts a scalar or a numpy array; results broadcast, so one call evaluates a
+whole grid or a million Monte Carlo samples. Scalars in give floats out.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from . import reference
+
+MB_PER_GB = 1024  # memory sizes are binary: 1 GB here means 1 GiB, as cloud servers quote
+
+
+# ---------------------------------------------------------------- validation helpers
+
+
+def _as_array(name: str, value) -> np.ndarray:
+    try:
+        array = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number or an array of numbers, got {value!r}") from None
+    if np.isnan(array).any():
+        raise ValueError(f"{name} must be a number, got nan")
+    if np.isinf(array).any():
+        raise ValueError(f"{name} must be finite, got {_first(array, np.isinf(array))}")
+    return array
+
+
+def _first(array: np.ndarray, bad: np.ndarray) -> float:
+    """The first offending value, for the error message."""
+    return float(np.asarray(array)[bad].flat[0])
+
+
+def _check(name: str, array: np.ndarray, bad: np.ndarray, rule: str) -> None:
+    if bad.any():
+        raise ValueError(f"{name} must be {rule}, got {_first(array, bad):g}")
+
+
+def _out(array):
+    """A float for a scalar result, the array otherwise."""
+    array = np.asarray(array)
+    return float(array) if array.ndim == 0 else array
+
+
+# ---------------------------------------------------------------- the scenario
+
+
+@dataclass(frozen=True, eq=False)
+class Scenario:
+    """Who uses agents, how many at once, and how densely sessions pack onto CPUs.
+
+    workers: people who could use an agent; concurrency: the fraction of them with an
+    agent running at the same moment (0..1); agents_per_worker: agents each runs at once;
+    sessions_per_cpu: sessions one CPU carries; gb_per_cpu: memory provisioned with each
+    CPU (for cost; 4 = the 8 GiB per 2 vCPUs of an EC2 m7g.large); cores_per_server: the
+    server shape used to count servers (2 = m7g.large).
+    """
+
+    workers: object
+    concurrency: object
+    agents_per_worker: object = 1.0
+    sessions_per_cpu: object = 25.0
+    gb_per_cpu: object = 4.0
+    cores_per_server: object = 2.0
+
+    def __post_init__(self):
+        arrays = {f.name: _as_array(f.name, getattr(self, f.name)) for f in fields(self)}
+        _check("workers", arrays["workers"], arrays["workers"] < 0, "0 or more")
+        c = arrays["concurrency"]
+        _check("concurrency", c, (c < 0) | (c > 1), "a fraction between 0 and 1")
+        _check("agents_per_worker", arrays["agents_per_worker"],
+               arrays["agents_per_worker"] < 0, "0 or more")
+        _check("sessions_per_cpu", arrays["sessions_per_cpu"],
+               arrays["sessions_per_cpu"] <= 0, "more than 0")
+        _check("gb_per_cpu", arrays["gb_per_cpu"], arrays["gb_per_cpu"] < 0, "0 or more")
+        _check("cores_per_server", arrays["cores_per_server"],
+               arrays["cores_per_server"] <= 0, "more than 0")
+        try:
+            np.broadcast_shapes(*(a.shape for a in arrays.values()))
+        except ValueError:
+            shapes = ", ".join(f"{k}{a.shape}" for k, a in arrays.items() if a.ndim)
+            raise ValueError(f"field shapes do not broadcast together: {shapes}") from None
+        for name, array in arrays.items():
+            object.__setattr__(self, name, _out(array))
+
+    @classmethod
+    def from_needs(cls, workers, concurrency, agents_per_worker=1.0, *,
+                   cpu_share, session_memory_mb, server_cores=2.0, server_memory_gb=8.0):
+        """A scenario whose sessions per CPU come from first principles (see fit_sessions).
+
+        The fleet is then made of whole servers' worth of CPU and memory: cpus = servers x
+        cores, memory = servers x server memory (fractional servers, so it stays smooth).
+        """
+        fit = fit_sessions(session_memory_mb, cpu_share, server_cores, server_memory_gb)
+        if np.any(np.asarray(fit.sessions_per_server) < 1):
+            raise ValueError("not even one session fits on the server: "
+                             f"session_memory_mb={session_memory_mb!r}, cpu_share={cpu_share!r}")
+        return cls(workers, concurrency, agents_per_worker,
+                   sessions_per_cpu=fit.sessions_per_cpu,
+                   gb_per_cpu=np.asarray(server_memory_gb, dtype=float) / server_cores,
+                   cores_per_server=server_cores)
+
+    @property
+    def sessions(self):
+        """Simultaneous agent sessions: workers x concurrency x agents per worker."""
+        return _out(np.multiply(np.multiply(self.workers, self.concurrency),
+                                self.agents_per_worker))
+
+    @property
+    def cpus(self):
+        """CPUs (vCPUs) the sessions need: sessions / sessions per CPU."""
+        return _out(np.divide(self.sessions, self.sessions_per_cpu))
+
+    @property
+    def memory_gb(self):
+        """Memory provisioned alongside those CPUs, in GB."""
+        return _out(np.multiply(self.cpus, self.gb_per_cpu))
+
+    @property
+    def servers(self):
+        """Whole servers of cores_per_server CPUs each (rounded up)."""
+        return _out(np.ceil(np.divide(self.cpus, self.cores_per_server) * (1 - 1e-12)))
+
+    def cost_per_hour(self, prices: Prices | None = None):
+        """Dollars per hour to rent the CPUs and memory at per-vCPU-hour and per-GB-hour prices."""
+        prices = prices or fargate_prices()
+        return _out(np.multiply(self.cpus, prices.vcpu_hour)
+                    + np.multiply(self.memory_gb, prices.gb_hour))
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{f.name}={_short(getattr(self, f.name))}" for f in fields(self))
+        return f"Scenario({parts})"
+
+
+def _short(value) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return f"array{value.shape}"
+
+
+OUTPUTS = ("sessions", "cpus", "memory_gb", "servers")
+
+
+def _check_output(output: str) -> None:
+    if output not in OUTPUTS:
+        raise ValueError(f"unknown output {output!r}; choose one of {list(OUTPUTS)}")
+
+
+# ---------------------------------------------------------------- first principles
+
+
+@dataclass(frozen=True)
+class Fit:
+    """How many sessions one server holds, and which resource runs out first."""
+
+    cpu_bound: object          # sessions the cores could run: cores / cpu_share
+    memory_bound: object       # sessions the memory could hold: memory / session memory
+    sessions_per_server: object  # the smaller, rounded down to whole sessions
+    sessions_per_cpu: object     # sessions_per_server / cores
+    binding: object            # "cpu" or "memory" (an array of them for array inputs)
+
+
+def fit_sessions(session_memory_mb, cpu_share, server_cores=2.0, server_memory_gb=8.0) -> Fit:
+    """Sessions per server = min(CPU bound, memory bound); says which one binds.
+
+    session_memory_mb: one session's memory (its sandbox plus its working set), in MB.
+    cpu_share: the fraction of one core an active session keeps busy (0.02 = 1/50).
+    Ties go to "cpu". Issue 7's measured sandbox memory plugs in as session_memory_mb.
+    """
+    memory = _as_array("session_memory_mb", session_memory_mb)
+    share = _as_array("cpu_share", cpu_share)
+    cores = _as_array("server_cores", server_cores)
+    server_memory = _as_array("server_memory_gb", server_memory_gb)
+    _check("session_memory_mb", memory, memory <= 0, "more than 0")
+    _check("cpu_share", share, (share <= 0) | (share > 1), "a fraction above 0 and at most 1")
+    _check("server_cores", cores, cores <= 0, "more than 0")
+    _check("server_memory_gb", server_memory, server_memory <= 0, "more than 0")
+    cpu_bound = cores / share
+    memory_bound = server_memory * MB_PER_GB / memory
+    # the small tolerance keeps 2/0.02 = 99.999... from rounding down to 99
+    per_server = np.floor(np.minimum(cpu_bound, memory_bound) * (1 + 1e-12))
+    binding = np.where(cpu_bound <= memory_bound, "cpu", "memory")
+    return Fit(cpu_bound=_out(cpu_bound), memory_bound=_out(memory_bound),
+               sessions_per_server=_out(per_server), sessions_per_cpu=_out(per_server / cores),
+               binding=str(binding) if binding.ndim == 0 else binding)
+
+
+def session_memory_mb(sandbox_mb, working_set_mb):
+    """One session's memory: the sandbox's own footprint plus the data the task holds."""
+    sandbox = _as_array("sandbox_mb", sandbox_mb)
+    working = _as_array("working_set_mb", working_set_mb)
+    _check("sandbox_mb", sandbox, sandbox < 0, "0 or more")
+    _check("working_set_mb", working, working < 0, "0 or more")
+    return _out(sandbox + working)
+
+
+# ---------------------------------------------------------------- prices, from data/
+
+
+@dataclass(frozen=True)
+class Prices:
+    """Rent for compute: dollars per vCPU-hour and per GB-hour, and where they came from."""
+
+    vcpu_hour: float
+    gb_hour: float
+    source: str
+
+
+def _numbers(text: str) -> list[float]:
+    """The numbers in a reference value such as '0.04048 / 0.004445' or '500,000-1,000,000'."""
+    return [float(n.replace(",", "")) for n in re.findall(r"\d[\d,]*(?:\.\d+)?", text)]
+
+
+def fargate_prices() -> Prices:
+    """AWS Fargate Linux/x86 us-east-1 rates, read from data/reference_figures.csv."""
+    fig = reference.figure("AWS Fargate vCPU-hour")
+    vcpu, gb = _numbers(fig.value)
+    return Prices(vcpu_hour=vcpu, gb_hour=gb, source=fig.citation())
+
+
+def ec2_server_price() -> tuple[float, str]:
+    """Dollars per hour for one EC2 m7g.large (2 vCPU, 8 GiB), with its citation."""
+    fig = reference.figure("EC2 m7g.large")
+    return _numbers(fig.value)[0], fig.citation()
+
+
+# ---------------------------------------------------------------- the essay's numbers
+
+
+@dataclass(frozen=True)
+class EssayClaim:
+    """The essay's inputs and stated results, parsed from data/reference_figures.csv."""
+
+    workers: float
+    concurrency: float
+    sessions_stated: float
+    sessions_per_cpu: tuple[float, float]
+    cpus_stated: tuple[float, float]
+    world_workers: float
+    citation: str
+    quote: str
+
+
+def essay_claim() -> EssayClaim:
+    """What the essay assumes and states, each number read from its reference row."""
+    workers = reference.figure("US knowledge workers (post")
+    concurrency = reference.figure("Agent concurrency (post")
+    sessions = reference.figure("Simultaneous agent sessions, US")
+    per_cpu = reference.figure("Users (agent sessions) per CPU")
+    cpus = reference.figure("Server CPUs needed, US")
+    world = reference.figure("Global knowledge workers (post")
+    return EssayClaim(
+        workers=_numbers(workers.value)[0] * 1e6,
+        concurrency=_numbers(concurrency.value)[0] / 100,
+        sessions_stated=_numbers(sessions.value)[0] * 1e6,
+        sessions_per_cpu=tuple(_numbers(per_cpu.value)),
+        cpus_stated=tuple(_numbers(cpus.value)),
+        world_workers=_numbers(world.value)[0] * 1e9,
+        citation=workers.citation(),
+        quote=workers.quote,
+    )
+
+
+def workers_needed(sessions, concurrency, agents_per_worker=1.0):
+    """Workers it takes to reach `sessions` at a given concurrency: the inverse of Scenario."""
+    return _out(np.divide(sessions, np.multiply(concurrency, agents_per_worker)))
+
+
+def concurrency_needed(sessions, workers, agents_per_worker=1.0):
+    """Concurrency it takes for `workers` to reach `sessions`."""
+    return _out(np.divide(sessions, np.multiply(workers, agents_per_worker)))
+
+
+# ---------------------------------------------------------------- sensitivity
+
+
+@dataclass(frozen=True)
+class Range:
+    """A low..high range for one assumption, and why those ends."""
+
+    low: float
+    high: float
+    why: str
+
+
+def default_ranges() -> dict[str, Range]:
+    """Plausible ranges for the essay's four assumptions; each end says where it comes from."""
+    claim = essay_claim()
+    low_cpu, high_cpu = claim.sessions_per_cpu
+    return {
+        "workers": Range(93e6, 161e6, "93M US professional workers (BLS via AFL-CIO DPE) to "
+                                      "~161M, all US employment"),
+        "concurrency": Range(0.05, 0.24, "an assumed quiet 5% to the 24% the essay's 24M implies"),
+        "agents_per_worker": Range(1.0, 2.0, "84% of coding-agent users run 1-2 at a time "
+                                             "(Jellyfish Research)"),
+        "sessions_per_cpu": Range(low_cpu, high_cpu, "the essay's 25-50 per CPU (no source given)"),
+    }
+
+
+@dataclass(frozen=True)
+class Swing:
+    """One bar of a tornado chart: the result with an assumption at its low and high end."""
+
+    name: str
+    low: float
+    high: float
+    result_at_low: float
+    result_at_high: float
+
+    @property
+    def width(self) -> float:
+        return abs(self.result_at_high - self.result_at_low)
+
+
+def sensitivity(base: Scenario, ranges: dict[str, Range] | None = None,
+                output: str = "cpus") -> list[Swing]:
+    """Vary one assumption at a time over its range, others at base; widest swing first."""
+    _check_output(output)
+    ranges = ranges if ranges is not None else default_ranges()
+    swings = []
+    for name, rng in ranges.items():
+        if name not in {f.name for f in fields(Scenario)}:
+            raise ValueError(f"unknown assumption {name!r}; Scenario fields are "
+                             f"{[f.name for f in fields(Scenario)]}")
+        varied = _replace(base, **{name: np.array([rng.low, rng.high])})
+        low_result, high_result = np.asarray(getattr(varied, output), dtype=float)
+        swings.append(Swing(name, rng.low, rng.high, float(low_result), float(high_result)))
+    return sorted(swings, key=lambda s: s.width, reverse=True)
+
+
+def _replace(scenario: Scenario, **changes) -> Scenario:
+    values = {f.name: getattr(scenario, f.name) for f in fields(Scenario)}
+    values.update(changes)
+    return Scenario(**values)
+
+
+# ---------------------------------------------------------------- Monte Carlo
+
+
+@dataclass(frozen=True)
+class Uncertain:
+    """A distribution for one assumption: 'uniform' (low, high), 'triangular' (low, mode,
+    high) or 'loguniform' (low, high)."""
+
+    kind: str
+    params: tuple[float, ...]
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        if self.kind == "uniform":
+            return rng.uniform(*self.params, size=n)
+        if self.kind == "triangular":
+            return rng.triangular(*self.params, size=n)
+        if self.kind == "loguniform":
+            low, high = np.log(self.params)
+            return np.exp(rng.uniform(low, high, size=n))
+        raise ValueError(f"unknown distribution {self.kind!r}; use uniform, triangular "
+                         "or loguniform")
+
+
+def default_uncertainty() -> dict[str, Uncertain]:
+    """The essay's assumptions as distributions, over the ranges of default_ranges()."""
+    r = default_ranges()
+    return {
+        "workers": Uncertain("uniform", (r["workers"].low, r["workers"].high)),
+        "concurrency": Uncertain("triangular", (r["concurrency"].low, 0.15,
+                                                r["concurrency"].high)),
+        "agents_per_worker": Uncertain("triangular", (1.0, 1.0, r["agents_per_worker"].high)),
+        "sessions_per_cpu": Uncertain("uniform", (r["sessions_per_cpu"].low,
+                                                  r["sessions_per_cpu"].high)),
+    }
+
+
+@dataclass(frozen=True)
+class MonteCarlo:
+    """Samples of an output (CPUs by default) and their 5th, 50th and 95th percentiles."""
+
+    samples: np.ndarray
+    p5: float
+    p50: float
+    p95: float
+    seed: int
+
+    def share_within(self, low: float, high: float) -> float:
+        """Fraction of samples inside [low, high], e.g. the essay's 500k-1M CPUs."""
+        return float(np.mean((self.samples >= low) & (self.samples <= high)))
+
+
+def monte_carlo(n: int = 1_000_000, seed: int = 2026,
+                uncertainty: dict[str, Uncertain] | None = None,
+                output: str = "cpus") -> MonteCarlo:
+    """Draw every uncertain assumption n times (seeded: same seed, same numbers)."""
+    if not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a whole number of samples, 1 or more, got {n!r}")
+    _check_output(output)
+    uncertainty = uncertainty if uncertainty is not None else default_uncertainty()
+    rng = np.random.default_rng(seed)
+    draws = {name: dist.sample(rng, n) for name, dist in uncertainty.items()}
+    claim = essay_claim()  # assumptions not drawn stay at the essay's values
+    scenario = Scenario(**{"workers": claim.workers, "concurrency": claim.concurrency, **draws})
+    samples = np.broadcast_to(np.asarray(getattr(scenario, output), dtype=float), (n,))
+    p5, p50, p95 = np.percentile(samples, [5, 50, 95])
+    return MonteCarlo(samples=samples, p5=float(p5), p50=float(p50), p95=float(p95), seed=seed)
+
+
+def round_sig(x: float, digits: int = 3) -> float:
+    """x rounded to `digits` significant figures, for stable printed results."""
+    if x == 0 or not math.isfinite(x):
+        return x
+    return round(x, digits - 1 - math.floor(math.log10(abs(x))))

@@ -1,0 +1,117 @@
+"""Figures for notebook 03 (isolates up close), one function per figure.
+
+Each takes its data keyed by a label ("wasm", "V8", ...), so the WebAssembly and V8 halves
+of the notebook draw the same figure side by side. Colours are Okabe-Ito (safe for the
+common kinds of colour blindness), in a fixed order per label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+# Okabe & Ito, "Color Universal Design" (2008): distinguishable with any common colour
+# vision deficiency.
+OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",
+             "#000000"]
+LAYOUT = dict(template="plotly_white", height=380, margin=dict(l=60, r=20, t=60, b=50))
+
+
+def colour(index: int) -> str:
+    return OKABE_ITO[index % len(OKABE_ITO)]
+
+
+def _time_label(ms: float) -> str:
+    return f"{ms * 1e3:,.0f} µs" if ms < 1 else f"{ms:,.3g} ms"
+
+
+def start_latency_histogram(samples_ms: Mapping[str, Sequence[float]],
+                            title: str = "Start latency of fresh isolates") -> go.Figure:
+    """Histogram of per-isolate cold-call times, log-spaced bins, one trace per label.
+
+    Bins are drawn on log10(ms) with ms tick labels, so microsecond wasm isolates and
+    millisecond V8 isolates or containers fit on one axis.
+    """
+    logs = {k: np.log10(np.clip(np.asarray(v, dtype=float), 1e-4, None))
+            for k, v in samples_ms.items()}
+    every = np.concatenate(list(logs.values()))
+    edges = np.linspace(np.floor(every.min() * 10) / 10, np.ceil(every.max() * 10) / 10, 61)
+    centres, width = (edges[:-1] + edges[1:]) / 2, edges[1] - edges[0]
+    fig = go.Figure()
+    peak = 0
+    for i, (label, values) in enumerate(logs.items()):
+        counts, _ = np.histogram(values, bins=edges)
+        peak = max(peak, counts.max())
+        fig.add_trace(go.Bar(x=centres, y=counts, width=width, name=label, opacity=0.75,
+                             marker_color=colour(i),
+                             customdata=[_time_label(10**c) for c in centres],
+                             hovertemplate="%{customdata}: %{y} isolates<extra></extra>"))
+    for i, (label, values) in enumerate(logs.items()):
+        median = float(np.median(values))
+        fig.add_trace(go.Scatter(x=[median, median], y=[0, peak * 1.05], mode="lines",
+                                 line=dict(color=colour(i), dash="dash"),
+                                 name=f"{label} median {_time_label(10**median)}"))
+    decades = np.arange(np.floor(edges[0]), np.ceil(edges[-1]) + 1)
+    fig.update_layout(title=title, barmode="overlay", bargap=0, **LAYOUT)
+    fig.update_xaxes(title="time for one isolate: create, run fib(20), tear down (log scale)",
+                     tickvals=decades, ticktext=[_time_label(10**d) for d in decades])
+    fig.update_yaxes(title="isolates")
+    return fig
+
+
+def rate_bars(per_second: Mapping[str, float],
+              title: str = "Fresh isolates per second, one after another") -> go.Figure:
+    """Bars of calls per second per label, on a log axis (they differ by orders)."""
+    labels = list(per_second)
+    fig = go.Figure(go.Bar(x=labels, y=[per_second[k] for k in labels],
+                           marker_color=[colour(i) for i in range(len(labels))],
+                           text=[f"{per_second[k]:,.0f}/s" for k in labels],
+                           textposition="outside"))
+    fig.update_layout(title=title, showlegend=False, **LAYOUT)
+    fig.update_yaxes(type="log", title="per second (log scale)",
+                     range=_log_range_from_one(per_second.values()))
+    return fig
+
+
+def cost_bars(costs_us: Mapping[str, float],
+              title: str = "Compile once, instantiate per call") -> go.Figure:
+    """Bars of one-off costs in microseconds (e.g. compile vs a cold call)."""
+    labels = list(costs_us)
+    fig = go.Figure(go.Bar(x=labels, y=[costs_us[k] for k in labels],
+                           marker_color=[colour(i) for i in range(len(labels))],
+                           text=[f"{costs_us[k]:,.1f} µs" for k in labels],
+                           textposition="outside"))
+    fig.update_layout(title=title, showlegend=False, **LAYOUT)
+    fig.update_yaxes(type="log", title="microseconds (log scale)",
+                     range=_log_range_from_one(costs_us.values()))
+    return fig
+
+
+def _log_range_from_one(values) -> list[float]:
+    """A log axis from 1 up past the tallest bar, so bar heights compare honestly."""
+    top = max([1.0, *[float(v) for v in values]])
+    return [0, np.log10(top) + 0.3]
+
+
+def density_figure(curves: Mapping[str, Sequence[Mapping]],
+                   title: str = "Memory as live isolates pile up") -> go.Figure:
+    """Two panels per label: total MB added and KB per live instance, against N (log-log)."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(
+        "memory added (MB, PSS)", "memory per live instance (KB, PSS)"))
+    for i, (label, rows) in enumerate(curves.items()):
+        n = [r["n"] for r in rows]
+        fig.add_trace(go.Scatter(x=n, y=[max(r["total_mb"], 1e-3) for r in rows],
+                                 mode="lines+markers", name=label, legendgroup=label,
+                                 line_color=colour(i)), row=1, col=1)
+        fig.add_trace(go.Scatter(x=n, y=[r["kb_per_instance"] for r in rows],
+                                 mode="lines+markers", name=label, legendgroup=label,
+                                 showlegend=False, line_color=colour(i)), row=1, col=2)
+    fig.update_layout(title=title, **LAYOUT)
+    fig.update_xaxes(type="log", title="live instances N (log scale)")
+    fig.update_yaxes(type="log", title="MB (log scale)", row=1, col=1)
+    fig.update_yaxes(title="KB per instance", rangemode="tozero", row=1, col=2)
+    return fig

@@ -1,0 +1,263 @@
+"""WebAssembly isolates: right answers, caps that hold, nothing outliving its block."""
+
+import time
+
+import pytest
+
+from labkit.errors import GuestError, LabkitError, LimitExceeded
+from labkit.sandboxes import Limits, availability
+
+found = availability("wasm", trial=False)
+pytestmark = pytest.mark.skipif(not found.available, reason=found.reason or "wasm missing")
+
+wasm = pytest.importorskip("labkit.sandboxes.wasm")
+from labkit.workload import MAX_N, expected  # noqa: E402
+
+WasmSandbox, guest_wat = wasm.WasmSandbox, wasm.guest_wat
+
+ADD = """(module (func (export "add") (param i32 i32) (result i32)
+           (i32.add (local.get 0) (local.get 1))))"""
+
+
+@pytest.fixture
+def box():
+    with WasmSandbox(Limits(cpu_seconds=0.5, memory_mb=8)) as sandbox:
+        yield sandbox
+
+
+def test_available_by_trial():
+    result = availability("wasm")
+    assert result.available, result.reason
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 20, 50, MAX_N])
+def test_answers_match_the_host(box, n):
+    assert box.run_standard(n) == expected(n)
+
+
+@pytest.mark.parametrize("n", [-1, MAX_N + 1])
+def test_refuses_inputs_out_of_range(box, n):
+    with pytest.raises(ValueError, match="n must be between"):
+        box.cold_call(n)
+
+
+def test_refuses_inputs_that_are_not_whole_numbers(box):
+    with pytest.raises(TypeError, match="whole number"):
+        box.cold_call(2.5)
+
+
+def test_compiles_once_and_caches_by_source(box):
+    assert box.compile(ADD) is box.compile(ADD)
+    assert box.compile(ADD, cache=False) is not box.compile(ADD)
+
+
+def test_module_cache_is_bounded(box):
+    for i in range(wasm.MODULE_CACHE_SIZE + 5):
+        box.call_export(f'(module (func (export "k") (result i32) (i32.const {i})))', "k")
+    assert len(box._modules) <= wasm.MODULE_CACHE_SIZE
+    assert box.run_standard() == expected()  # the standard module survives eviction
+
+
+def test_runs_the_readers_own_function(box):
+    assert box.call_export(ADD, "add", 2, 40) == 42
+    assert box.call_export(ADD.encode(), "add", -1, 1) == 0
+
+
+def test_runs_a_wasm_binary_and_returns_several_results(box):
+    import wasmtime
+    binary = wasmtime.wat2wasm('(module (func (export "pair") (param f64) (result f64 i64) '
+                               '(f64.mul (local.get 0) (f64.const 2)) (i64.const 7)))')
+    assert bytes(binary).startswith(b"\0asm")
+    assert box.call_export(bytes(binary), "pair", 1.5) == (3.0, 7)
+
+
+@pytest.mark.parametrize("args, error, message", [
+    ((1,), TypeError, "takes 2 argument"),
+    ((1, "x"), TypeError, "whole numbers"),
+    ((1, 2**40), ValueError, "does not fit in an i32"),
+])
+def test_bad_arguments_are_named(box, args, error, message):
+    with pytest.raises(error, match=message):
+        box.call_export(ADD, "add", *args)
+
+
+def test_missing_export_lists_what_there_is(box):
+    with pytest.raises(GuestError, match="no export named 'sub'.*exports: add"):
+        box.call_export(ADD, "sub", 1, 2)
+
+
+@pytest.mark.parametrize("source, message", [
+    ('(module (func (export "f")', "invalid WAT"),
+    ("", "invalid WAT.*empty"),
+    (b"\0asm\x02\0\0\0", "invalid wasm binary.*binary version"),
+    (b"\xff\xfe\x00", "invalid wasm bytes.*\\\\0asm"),
+    (b"\x7fELF\x02\x01", "invalid wasm bytes.*ELF"),
+])
+def test_invalid_code_gives_a_clear_error(box, source, message):
+    with pytest.raises(GuestError, match=message) as caught:
+        box.call_export(source, "f")
+    assert "backtrace" not in str(caught.value)
+
+
+def test_a_module_is_text_or_bytes(box):
+    with pytest.raises(TypeError, match="WAT text"):
+        box.call_export(42, "f")
+
+
+def test_a_module_with_imports_gets_none(box):
+    with pytest.raises(GuestError, match="imports env.read_file.*grants no imports"):
+        box.call_export('(module (import "env" "read_file" (func)))', "f")
+
+
+def test_a_trap_is_a_one_line_guest_error(box):
+    with pytest.raises(GuestError, match="trapped: .*unreachable") as caught:
+        box.call_export('(module (func (export "f") unreachable))', "f")
+    assert "\n" not in str(caught.value)
+
+
+def test_runaway_loop_stops_at_its_cpu_cap(box):
+    started = time.perf_counter()
+    with pytest.raises(LimitExceeded, match="CPU time") as caught:
+        box.call_export(guest_wat("spin"), "spin")
+    elapsed = time.perf_counter() - started
+    assert caught.value.limit == "CPU time"
+    assert 0.4 < elapsed < 10  # cap 0.5 s, generous upper bound for a busy machine
+    assert box.run_standard() == expected()  # the box still works afterwards
+
+
+def test_memory_growth_stops_at_its_cap(box):
+    pages = box.call_export(guest_wat("hog"), "grow")  # returns when memory.grow says -1
+    cap_pages = 8 * 2**20 // 2**16
+    assert 1 < pages <= cap_pages
+
+
+def test_a_module_needing_more_memory_than_the_cap_is_refused(box):
+    with pytest.raises(LimitExceeded, match="memory limit") as caught:
+        box.call_export('(module (memory 1000) (func (export "f")))', "f")
+    assert caught.value.limit == "memory"
+
+
+@pytest.mark.parametrize("source, limit", [
+    ("(module (memory 1) (memory 1))", "memory"),
+    ("(module (table 100000000 funcref))", "table"),
+])
+def test_other_resources_are_capped_too(box, source, limit):
+    with pytest.raises(LimitExceeded) as caught:
+        box.call_export(source[:-1] + ' (func (export "f")))', "f")
+    assert caught.value.limit == limit
+
+
+def test_deep_recursion_stops_at_its_stack_cap(box):
+    with pytest.raises(LimitExceeded, match="stack") as caught:
+        box.call_export(guest_wat("recurse"), "down", 0)
+    assert "backtrace" not in str(caught.value)
+
+
+def test_wasi_output_is_captured(box):
+    run = box.run_wasi(guest_wat("hello_wasi"))
+    assert run.stdout == "hello from inside the isolate\n"
+    assert run.exit_code == 0
+
+
+def test_a_guest_cannot_open_host_files_or_sockets(box):
+    run = box.run_wasi(guest_wat("open_file"))
+    assert run.exit_code == 8  # EBADF: no pre-opened directory (nor socket) to use
+
+
+def test_wasi_output_is_capped(box):
+    chatty = """(module
+      (import "wasi_snapshot_preview1" "fd_write"
+        (func $w (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (data (i32.const 0) "\\10\\00\\00\\00\\00\\10\\00\\00")
+      (func (export "_start")
+        (loop $again (br_if $again (i32.eqz
+          (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))))"""
+    with pytest.raises(LimitExceeded, match="output"):
+        box.run_wasi(chatty)
+
+
+def test_wasi_program_without_start_is_named(box):
+    with pytest.raises(GuestError, match="_start"):
+        box.run_wasi(ADD)
+
+
+@pytest.mark.parametrize("count, error", [(0, ValueError), (-5, ValueError),
+                                          (1.5, TypeError), (True, TypeError)])
+def test_hold_refuses_bad_counts(box, count, error):
+    with pytest.raises(error, match="count"):
+        with box.hold(count):
+            pass
+
+
+def test_hold_refuses_more_than_fit_before_trying(box):
+    maps_before = wasm._count_maps()
+    with pytest.raises(ValueError, match="vm.max_map_count"):
+        with box.hold(box.max_live() + 1):
+            pass
+    assert box.live == 0
+    assert wasm._count_maps() <= maps_before + 10
+
+
+def test_max_live_allows_ten_thousand():
+    with WasmSandbox() as sandbox:
+        assert sandbox.max_live() >= 10_000
+
+
+def test_held_instances_are_live_then_gone(box):
+    maps_before = wasm._count_maps()
+    with box.hold(500) as held:
+        assert len(held) == box.live == 500
+        maps_during = wasm._count_maps()
+    assert box.live == 0
+    assert maps_during - maps_before >= 500  # each live memory is a real mapping
+    assert (maps_during - maps_before) / 500 <= wasm.MAPS_PER_LIVE_INSTANCE + 0.1
+    assert wasm._count_maps() <= maps_before + 10
+
+
+@pytest.mark.parametrize("interruption", [KeyError, KeyboardInterrupt])
+def test_an_exception_inside_hold_releases_everything(box, interruption):
+    maps_before = wasm._count_maps()
+    with pytest.raises(interruption):
+        with box.hold(200):
+            raise interruption("boom")
+    assert box.live == 0
+    assert wasm._count_maps() <= maps_before + 10
+
+
+def test_closing_releases_held_instances_and_stops_the_ticker():
+    sandbox = WasmSandbox()
+    with sandbox:
+        assert sandbox.ticking
+        holding = sandbox.hold(100)
+        holding.__enter__()  # left open on purpose: close() must still release
+        assert sandbox.live == 100
+    assert sandbox.live == 0
+    assert not sandbox.ticking
+    with pytest.raises(LabkitError, match="not open"):
+        sandbox.call_export(ADD, "add", 1, 2)
+
+
+def test_an_exception_in_the_block_stops_the_ticker():
+    sandbox = WasmSandbox()
+    with pytest.raises(RuntimeError):
+        with sandbox:
+            raise RuntimeError("boom")
+    assert not sandbox.ticking
+
+
+def test_memory_per_live_instance_is_small():
+    with WasmSandbox() as sandbox:
+        per_instance = sandbox.memory_per_instance(2000)
+    # One touched 4 KiB page plus the Store's bookkeeping: kilobytes, not megabytes.
+    assert 2_000 < per_instance < 200_000
+
+
+def test_bench_reports_the_contract():
+    from labkit.bench import run_bench
+    (result,) = run_bench(["wasm"], n=50, live=200, show_progress=False)
+    for key in ("kind", "n", "start_ms_p50", "start_ms_p99", "per_second",
+                "mem_mb_per_instance", "machine"):
+        assert key in result
+    assert result["available"] and result["recorded"] is False
+    assert 0 < result["start_ms_p50"] < 50
