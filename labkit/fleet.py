@@ -104,10 +104,16 @@ def fleet(fit: KindFit, sessions: float, server: Server = Server()) -> Fleet:
     if fit.sessions_per_server <= 0:
         return Fleet(fit.kind, sessions, math.inf, math.inf, math.inf, math.inf)
     servers = math.ceil(sessions / fit.sessions_per_server)
-    price, _ = scaling.ec2_server_price()
-    per_hour = servers * price
+    per_hour = servers * server_price_per_hour(server)
     return Fleet(fit.kind, sessions, servers, servers * server.cores, per_hour,
                  per_hour / sessions if sessions else 0.0)
+
+
+def server_price_per_hour(server: Server) -> float:
+    """Rent one server as so many m7g.large (2 vCPU, 8 GiB): whichever of cores or memory
+    needs more of them, since cloud prices scale about linearly within a family."""
+    price, _ = scaling.ec2_server_price()
+    return price * max(server.cores / 2, server.memory_gb / 8)
 
 
 # ------------------------------------------------------------- per agent-hour, as a service

@@ -89,3 +89,10 @@ def test_every_published_point_matches_its_reference_row():
 def test_published_refuses_unknown_measures():
     with pytest.raises(ValueError, match="valid ones are: mem_mb, per_second, start_ms"):
         published.published("joules")
+
+
+def test_a_bigger_server_rents_for_more_m7g_large_units():
+    price, _ = scaling.ec2_server_price()
+    assert fleet.server_price_per_hour(fleet.Server(2, 8)) == pytest.approx(price)
+    assert fleet.server_price_per_hour(fleet.Server(16, 64)) == pytest.approx(8 * price)
+    assert fleet.server_price_per_hour(fleet.Server(2, 64)) == pytest.approx(8 * price)
