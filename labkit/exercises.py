@@ -42,6 +42,9 @@ def check_true(condition: bool, success: str, hint: str) -> Verdict:
 
 def check_choice(answer, expected: str, choices: list[str], hint: str) -> Verdict:
     """For multiple-choice questions: the answer must be one of the choices."""
+    if answer is None or answer is ...:
+        return Verdict(False, f"Not answered yet: replace the ... with one of {choices}. "
+                              f"Hint: {hint}")
     if answer not in choices:
         return Verdict(False, f"Pick one of {choices}, got {answer!r}. Hint: {hint}")
     if answer == expected:

@@ -158,3 +158,67 @@ def monte_carlo_histogram(mc, essay_range: tuple[float, float],
             showlegend=False)
     fig.update_xaxes(tickformat="~s")
     return fig
+
+
+# ---------------------------------------------------------------- 05: head to head
+
+MEASURES = {  # bench key -> (published measure, axis title)
+    "start_ms_p50": ("start_ms", "cold start: create, run, tear down (ms, median)"),
+    "mem_mb_per_instance": ("mem_mb", "memory per live instance (MB)"),
+    "per_second": ("per_second", "new instances per second (one client)"),
+}
+BINDING_COLOURS = {"cpu": PALETTE["blue"], "memory": PALETTE["vermillion"],
+                   "start-up": PALETTE["orange"]}
+
+
+def _kind_label(result: dict) -> str:
+    return f"{result['kind']} (recorded)" if result.get("recorded") else result["kind"]
+
+
+def measured_vs_published(results: list[dict], key: str, title: str,
+                          published_points=()) -> go.Figure:
+    """Measured kinds as bars, published figures as grey diamonds, on one log axis."""
+    axis = MEASURES[key][1]
+    measured = sorted((r for r in results if r.get("available")), key=lambda r: r[key])
+    fig = go.Figure()
+    fig.add_trace(go.Bar(
+        y=[_kind_label(r) for r in measured], x=[r[key] for r in measured], orientation="h",
+        name="measured here", marker_color=[PALETTE["sky"] if r.get("recorded")
+                                            else PALETTE["blue"] for r in measured],
+        text=[f"{r[key]:,.3g}" for r in measured], textposition="outside",
+        hovertemplate="%{y}: %{x:,.4g}<extra>measured</extra>"))
+    points = sorted(published_points, key=lambda p: p.value)
+    if points:
+        fig.add_trace(go.Scatter(
+            y=[f"{p.label} [published]" for p in points], x=[p.value for p in points],
+            mode="markers", marker=dict(symbol="diamond", size=12, color=PALETTE["grey"]),
+            name="published", customdata=[p.figure.citation() for p in points],
+            hovertemplate="%{y}: %{x:,.4g}<br>%{customdata}<extra></extra>"))
+    fig.update_xaxes(type="log")
+    return _layout(fig, title, axis, "", height=140 + 28 * (len(measured) + len(points)))
+
+
+def instances_per_gb(results: list[dict]) -> go.Figure:
+    """How many idle instances one GB of memory holds, per kind (log axis)."""
+    measured = [r for r in results if r.get("available") and r["mem_mb_per_instance"] > 0]
+    measured.sort(key=lambda r: -r["mem_mb_per_instance"])
+    per_gb = [1024 / r["mem_mb_per_instance"] for r in measured]
+    fig = go.Figure(go.Bar(y=[_kind_label(r) for r in measured], x=per_gb, orientation="h",
+                           marker_color=PALETTE["green"], text=[f"{v:,.0f}" for v in per_gb],
+                           textposition="outside"))
+    fig.update_xaxes(type="log")
+    return _layout(fig, "Live instances that fit in 1 GB of memory", "instances per GB", "",
+                   height=120 + 32 * len(measured))
+
+
+def sessions_per_server(fits) -> go.Figure:
+    """Sessions one server carries per kind, coloured by the constraint that binds."""
+    fig = go.Figure()
+    for binding, colour in BINDING_COLOURS.items():
+        chosen = [f for f in fits if f.binding == binding]
+        fig.add_trace(go.Bar(x=[f.kind for f in chosen],
+                             y=[f.sessions_per_server for f in chosen],
+                             name=f"{binding} binds", marker_color=colour))
+    fig.update_xaxes(categoryorder="array", categoryarray=[f.kind for f in fits])
+    return _layout(fig, "Agent sessions one server carries, by sandbox", "",
+                   "sessions per server", barmode="stack")

@@ -216,3 +216,75 @@ class ScalingExplorer(_Explorer):
         return (f"ScalingExplorer(workers={self.workers.value:g}M, concurrency="
                 f"{self.concurrency.value:g}, agents_per_worker={self.agents_per_worker.value:g},"
                 f" mode={self.mode.value!r})")
+
+
+# ---------------------------------------------------------------- 05: the fleet you measured
+
+
+class FleetExplorer(_Explorer):
+    """Server size, a session's working set, CPU share and tool calls -> sessions per server
+    for each measured kind, which constraint binds, and the US fleet and its rent."""
+
+    def __init__(self, results: list[dict], sessions: float = 15e6):
+        from . import fleet  # here, so importing widgets stays light for notebooks 01-02
+
+        self._fleet = fleet
+        self.results = [r for r in results if r.get("available")]
+        if not self.results:
+            raise ValueError("FleetExplorer needs at least one measured (available) kind")
+        self.sessions = sessions
+        self.cores = _slider(w.IntSlider, "server cores", value=2, min=1, max=64)
+        self.memory_gb = _slider(w.FloatLogSlider, "server memory (GB)", value=8, base=2,
+                                 min=0, max=9, step=1, readout_format=",.0f")
+        self.working_set = _slider(w.FloatLogSlider, "working set per session (MB)",
+                                   value=10, base=10, min=-1, max=3.5, step=0.05,
+                                   readout_format=",.1f")
+        self.cpu_share = _slider(w.FloatSlider, "CPU per active session (%)", value=4.0,
+                                 min=0.5, max=50, step=0.5)
+        self.tool_calls = _slider(w.FloatSlider, "tool calls per minute", value=6, min=0,
+                                  max=120, step=1)
+        self.numbers = w.HTML()
+        self.figure = go.FigureWidget(viz.sessions_per_server(self.fits()))
+        controls = [self.cores, self.memory_gb, self.working_set, self.cpu_share,
+                    self.tool_calls]
+        super().__init__(children=[*controls, self.numbers, self.figure])
+        self._bind(controls)
+        self.last_update_seconds = 0.0
+        self._show(self.numbers_text())
+
+    def session(self):
+        return self._fleet.Session(cpu_share=self.cpu_share.value / 100,
+                                   working_set_mb=self.working_set.value,
+                                   tool_calls_per_minute=self.tool_calls.value)
+
+    def server(self):
+        return self._fleet.Server(cores=self.cores.value, memory_gb=self.memory_gb.value)
+
+    def fits(self):
+        return [self._fleet.fit_kind(r, self.session(), self.server()) for r in self.results]
+
+    def numbers_text(self) -> str:
+        lines = [f"{'kind':<9}{'per server':>11}  {'binds':<9}{'US servers':>12}"
+                 f"{'$ per hour':>14}{'$ per agent-hour':>18}"]
+        for fit in self.fits():
+            us = self._fleet.fleet(fit, self.sessions, self.server())
+            lines.append(f"{fit.kind:<9}{fit.sessions_per_server:>11,.0f}  {fit.binding:<9}"
+                         f"{us.servers:>12,.0f}{us.dollars_per_hour:>14,.0f}"
+                         f"{us.dollars_per_agent_hour:>18.5f}")
+        lines.append(f"(US: {self.sessions:,.0f} sessions at once; a server rents as many EC2 "
+                     "m7g.large, 2 vCPU and 8 GiB each, as its cores or memory need)")
+        return "\n".join(lines)
+
+    def _redraw(self) -> None:
+        fits = self.fits()
+        with self.figure.batch_update():
+            for trace, (binding, _) in zip(self.figure.data, viz.BINDING_COLOURS.items(),
+                                           strict=True):
+                chosen = [f for f in fits if f.binding == binding]
+                trace.x = [f.kind for f in chosen]
+                trace.y = [f.sessions_per_server for f in chosen]
+        self._show(self.numbers_text())
+
+    def __repr__(self) -> str:
+        kinds = ", ".join(r["kind"] for r in self.results)
+        return f"FleetExplorer(kinds=[{kinds}], sessions={self.sessions:,.0f})"
