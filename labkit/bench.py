@@ -128,3 +128,31 @@ def load_recorded(path: Path | None = None) -> list[dict]:
         result["recorded"] = True
         result["source"] = Path(path).name
     return results
+
+
+def fill_from_recorded(live: list[dict], recorded: list[dict]) -> list[dict]:
+    """Live results, with each kind that could not run here replaced by its recorded result
+    (marked recorded, with the machine it came from) when a recording has one."""
+    by_kind = {r["kind"]: r for r in recorded if r.get("available")}
+    filled = []
+    for result in live:
+        stand_in = by_kind.get(result["kind"])
+        if not result.get("available") and stand_in is not None:
+            stand_in = {**stand_in, "recorded": True,
+                        "missing_here": result.get("reason", "")}
+            filled.append(stand_in)
+        else:
+            filled.append(result)
+    return filled
+
+
+def source_line(result: dict) -> str:
+    """Where a result came from, in words a reader can check."""
+    if not result.get("available"):
+        return f"{result['kind']}: not available here: {result['reason']} (fix: {result['fix']})"
+    if result.get("recorded"):
+        m = result.get("machine", {})
+        system = m.get("distro") or m.get("os", "?")
+        return (f"{result['kind']}: RECORDED in {result.get('source', 'data/recorded')} on "
+                f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores, {system}")
+    return f"{result['kind']}: measured live on this machine"

@@ -50,3 +50,19 @@ def test_loading_with_nothing_recorded_says_where_it_looked(tmp_path, monkeypatc
     monkeypatch.setattr(bench.paths, "RECORDED_DIR", tmp_path)
     with pytest.raises(FileNotFoundError, match=str(tmp_path)):
         bench.load_recorded()
+
+
+def test_fill_from_recorded_replaces_only_what_could_not_run():
+    live = [{"kind": "wasm", "available": True, "start_ms_p50": 0.02, "recorded": False},
+            {"kind": "runc", "available": False, "reason": "not root", "fix": "sudo"},
+            {"kind": "docker", "available": False, "reason": "no daemon", "fix": "dockerd"}]
+    recorded = [{"kind": "wasm", "available": True, "start_ms_p50": 0.5, "recorded": True},
+                {"kind": "runc", "available": True, "start_ms_p50": 20.0, "recorded": True,
+                 "machine": {"cpu": "AMD EPYC", "cores": 2}, "source": "bench-x.json"}]
+    filled = bench.fill_from_recorded(live, recorded)
+    assert filled[0]["start_ms_p50"] == 0.02  # live wins where it ran
+    assert filled[1]["recorded"] is True and filled[1]["missing_here"] == "not root"
+    assert filled[2]["available"] is False  # nothing recorded: still reported, not dropped
+    assert "RECORDED in bench-x.json on AMD EPYC, 2 cores" in bench.source_line(filled[1])
+    assert "not available here: no daemon" in bench.source_line(filled[2])
+    assert bench.source_line(filled[0]) == "wasm: measured live on this machine"
