@@ -35,7 +35,8 @@ test: setup
 # not stored: each plotly FigureWidget would add its 5 MB JavaScript bundle to the file.
 notebooks: setup
 	$(PY) -m jupyter nbconvert --to notebook --execute --inplace \
-	  --ExecutePreprocessor.store_widget_state=False notebooks/*.ipynb
+	  --ExecutePreprocessor.store_widget_state=False \
+	  --ExecutePreprocessor.record_timing=False notebooks/*.ipynb
 
 clean:
 	rm -rf $(VENV) .runtimes
