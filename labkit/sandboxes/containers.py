@@ -144,13 +144,15 @@ class OciSandbox(Sandbox):
             raise Unavailable(self.kind, f"no {self.binary} runtime at {binary}",
                               self.install)
         self._binary = binary
-        self._command = self._runtime_command(binary)
-        self.remove_leftovers()
-        self._workdir = oci.make_workdir()
-        if self._rootfs_arg is not None:
-            self._rootfs = oci.given_rootfs(self._rootfs_arg)
-        else:
-            self._rootfs = oci.build_rootfs(self._workdir / "rootfs")
+        given = oci.given_rootfs(self._rootfs_arg) if self._rootfs_arg is not None else None
+        try:  # a failed open must not leak the namespace holder or the temporary folder
+            self._command = self._runtime_command(binary)
+            self.remove_leftovers()
+            self._workdir = oci.make_workdir()
+            self._rootfs = given or oci.build_rootfs(self._workdir / "rootfs")
+        except BaseException:
+            self.close()
+            raise
 
     def _runtime_command(self, binary: str) -> list[str]:
         """The command line prefix that reaches the runtime (crun adds a namespace)."""
@@ -417,10 +419,14 @@ class CliSandbox(Sandbox):
                             cls.install)
 
     def open(self) -> None:
-        self.remove_leftovers()
-        self._workdir = oci.make_workdir()
-        if oci.run_quiet([*self._cli(), "image", "inspect", self.image]).returncode != 0:
-            self._import_image()
+        try:
+            self.remove_leftovers()
+            self._workdir = oci.make_workdir()
+            if oci.run_quiet([*self._cli(), "image", "inspect", self.image]).returncode:
+                self._import_image()
+        except BaseException:
+            self.close()
+            raise
 
     def _import_image(self) -> None:
         rootfs = oci.build_rootfs(self._workdir / "rootfs")

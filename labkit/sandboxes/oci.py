@@ -38,6 +38,8 @@ BUNDLE_PREFIX = "labkit-oci-"
 HOSTNAME = "labkit-guest"
 # Where the guest script sits inside every container.
 GUEST_PATH = "/labkit/fib.sh"
+# What build_rootfs made, kept inside the rootfs folder.
+MARKER = "labkit/rootfs.json"
 # Host folders bind-mounted read-only when there is no static busybox to copy.
 HOST_FOLDERS = ("/bin", "/sbin", "/lib", "/lib64", "/usr")
 # Applets linked into rootfs/bin: what the workload and the notebook's tours use.
@@ -119,23 +121,32 @@ class RootFS:
 def build_rootfs(folder: Path, busybox: Path | None = None, use_host: bool = False) -> RootFS:
     """Make a minimal root filesystem in `folder`: busybox, the guest, empty mount points."""
     folder = Path(folder)
-    for sub in ("bin", "proc", "dev", "tmp", "etc", "labkit"):
+    for sub in ("proc", "dev", "tmp", "etc", "labkit"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     (folder / "labkit" / "fib.sh").write_text(guest_source("sh"))
     (folder / "etc" / "hostname").write_text(HOSTNAME + "\n")
     busybox = None if use_host else (busybox or static_busybox())
     if busybox is not None:
+        (folder / "bin").mkdir(exist_ok=True)
         shutil.copy2(busybox, folder / "bin" / "busybox")
         for applet in APPLETS:
             (folder / "bin" / applet).symlink_to("busybox")
-        return RootFS(folder, "busybox-static")
-    binds = [d for d in HOST_FOLDERS if Path(d).is_dir() and not Path(d).is_symlink()]
-    for host_dir in binds:
-        (folder / host_dir.lstrip("/")).mkdir(parents=True, exist_ok=True)
-    if not Path("/bin/sh").exists():
-        raise LabkitError("no static busybox and no /bin/sh on this host to run the guest; "
-                          "fix: sudo apt-get install busybox-static")
-    return RootFS(folder, "host binaries (read-only)", binds)
+        rootfs = RootFS(folder, "busybox-static")
+    else:
+        if not Path("/bin/sh").exists():
+            raise LabkitError("no static busybox and no /bin/sh on this host to run the "
+                              "guest; fix: sudo apt-get install busybox-static")
+        binds = [d for d in HOST_FOLDERS if Path(d).is_dir() and not Path(d).is_symlink()]
+        for host_dir in binds:
+            (folder / host_dir.lstrip("/")).mkdir(parents=True, exist_ok=True)
+        for host_dir in HOST_FOLDERS:  # merged /usr: /bin -> usr/bin, kept as a link
+            if Path(host_dir).is_symlink():
+                (folder / host_dir.lstrip("/")).symlink_to(os.readlink(host_dir))
+        rootfs = RootFS(folder, "host binaries (read-only)", binds)
+    # Remembered, so a folder built once can be handed back as `rootfs=` later.
+    (folder / MARKER).write_text(json.dumps({"source": rootfs.source,
+                                             "host_binds": rootfs.host_binds}))
+    return rootfs
 
 
 def given_rootfs(path: str | Path) -> RootFS:
@@ -143,6 +154,9 @@ def given_rootfs(path: str | Path) -> RootFS:
     path = Path(path)
     if not path.is_dir():
         raise LabkitError(f"no root filesystem at {path}: the folder does not exist")
+    with contextlib.suppress(OSError, ValueError):
+        made = json.loads((path / MARKER).read_text())
+        return RootFS(path.resolve(), made["source"], list(made["host_binds"]))
     missing = [p for p in ("bin/sh", GUEST_PATH.lstrip("/"))
                if not os.path.lexists(path / p)]
     if missing:
