@@ -286,8 +286,9 @@ def test_not_root_says_so(monkeypatch):
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch to an unprivileged user")
 def test_really_unprivileged_user_gets_reasons_not_crashes():
-    code = ("import json; from labkit.doctor import check_all;"
-            "print(json.dumps([a.to_dict() for a in check_all(['runc','crun','podman','docker'])]))")
+    code = ("import json; from labkit.doctor import check_all; kinds = "
+            "['runc', 'crun', 'podman', 'docker'];"
+            "print(json.dumps([a.to_dict() for a in check_all(kinds)]))")
     done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                            sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, cwd="/")
