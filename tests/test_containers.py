@@ -345,3 +345,45 @@ def test_bench_cli_reports_every_kind():
         else:
             assert result["reason"] and result["fix"], kind
     assert results["runc"]["available"]
+
+
+# --- the notebook's recording and its fallback ----------------------------------------------
+def test_recording_is_labelled_with_its_machine():
+    from labkit import containers_lab
+
+    recording = containers_lab.load()
+    assert recording["source"].startswith("recorded ")
+    assert recording["machine"]["cores"] >= 1 and recording["machine"]["cpu"]
+    assert recording["tour"]["hostname"] == oci.HOSTNAME
+    assert {"runc", "crun"} <= set(recording["samples_ms"]) and recording["density"]["runc"]
+    assert "cores" in containers_lab.describe_machine(recording["machine"])
+
+
+def _texts(cell) -> list[str]:
+    """What nbval compares in a cell: stream text and text/plain, in order."""
+    out = []
+    for output in cell.get("outputs", []):
+        if output["output_type"] == "stream":
+            out.append(output["text"])
+        elif "text/plain" in output.get("data", {}):
+            out.append(output["data"]["text/plain"])
+    return out
+
+
+def test_notebook_without_containers_says_so_and_shows_the_recording(monkeypatch):
+    """Run notebook 04 with containers switched off: it says so plainly, shows recorded
+    numbers, and every cell not marked as varying prints exactly what the live run did."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = Path(__file__).resolve().parents[1] / "notebooks" / "04_containers_up_close.ipynb"
+    stored = nbformat.read(path, as_version=4)
+    monkeypatch.setenv(containers.DISABLE_ENV, "1")
+    fresh = nbformat.read(path, as_version=4)
+    NotebookClient(fresh, timeout=120, kernel_name="python3").execute()
+    said = "".join(_texts(next(c for c in fresh.cells if 'availability("runc")' in c.source)))
+    assert "No container runtime here: switched off by LABKIT_NO_CONTAINERS" in said
+    assert "RECORDED, not measured now" in said and "cores" in said
+    for old, new in zip(stored.cells, fresh.cells, strict=True):
+        if new.cell_type == "code" and not new.source.startswith("# NBVAL_IGNORE_OUTPUT"):
+            assert _texts(new) == _texts(old), new.source[:80]
