@@ -7,7 +7,9 @@ Prints, all from this one run:
 2. The same for crun, when it runs here.
 3. At least 100 containers held live at once: start time, memory per live container
    (processes' PSS plus their cgroups' kernel memory), and that all are gone afterwards.
-4. The ratio of container to WebAssembly-isolate start latency and memory, when the wasm
+4. Podman and Docker, where they run here: the same cold call and memory per live
+   container, including each container's monitor process (conmon, containerd's shim).
+5. The ratio of container to WebAssembly-isolate start latency and memory, when the wasm
    kind is built and runs here (otherwise says why and skips).
 
 Usage: .venv/bin/python benchmarks/bench_containers.py [--n 100] [--rounds 4] [--live 100]
@@ -94,6 +96,25 @@ def density(kind: str, live: int) -> float | None:
     return per
 
 
+def manager(kind: str, n: int, live: int) -> None:
+    """A container manager (Podman, Docker): cold calls and memory per live container."""
+    found = availability(kind)
+    if not found.available:
+        print(f"{kind}: not available here: {found.reason} (fix: {found.fix})")
+        return
+    with open_sandbox(kind) as box:
+        stats = time_calls(box.run_standard, n, warmup=3).stats
+        before = box.footprint()
+        with box.hold(live):
+            during = box.footprint()
+        left = [name for name in box.list_containers()
+                if name.startswith(f"{oci.PREFIX}{os.getpid()}-")]
+    print(f"{kind}: cold call median {stats.median_ms:.1f} ms, p99 {stats.p99_ms:.1f} ms "
+          f"({stats.per_second:.1f}/s, {n} calls); {live} live: "
+          f"{(during - before).pss / live / 1e6:.2f} MB each with their monitors "
+          f"(the CLI and daemons not counted); left behind: {len(left)}")
+
+
 def wasm_ratio(container_ms: float, container_bytes: float) -> None:
     found = availability("wasm")
     if not found.available:
@@ -120,6 +141,8 @@ def main(argv=None) -> int:
     compare_with_bare_runtime("crun", args.n, args.rounds)
     per = density("runc", args.live)
     density("crun", args.live)
+    for kind in ("podman", "docker"):
+        manager(kind, max(10, args.n // 4), min(args.live, 30))
     if runc is not None and per is not None:
         wasm_ratio(runc["median_ms"], per)
     return 0

@@ -165,10 +165,14 @@ class OciSandbox(Sandbox):
             self._workdir = None
         self._bundles.clear()
 
+    def list_containers(self) -> list[str]:
+        """Names of every labkit container the runtime knows of right now (any owner)."""
+        listing = oci.run_quiet([*self._command, "list", "-q"])
+        return [cid for cid in listing.stdout.split() if cid.startswith(oci.PREFIX)]
+
     def remove_leftovers(self) -> list[str]:
         """Delete containers and bundle folders left by a kernel that was killed."""
-        listing = oci.run_quiet([*self._command, "list", "-q"])
-        stale = [cid for cid in listing.stdout.split() if oci.is_leftover(cid)]
+        stale = [cid for cid in self.list_containers() if oci.is_leftover(cid)]
         for cid in stale:
             self._delete(cid)
         oci.remove_leftover_folders()
@@ -297,13 +301,24 @@ class OciSandbox(Sandbox):
         return {self.binary: version, "rootfs": rootfs.source if rootfs else "not built"}
 
 
+# Per-container monitor processes that managers keep next to each container's init.
+MONITORS = ("conmon", "containerd-shim", "containerd-shim-runc-v2")
+
+
 def containers_memory(pids) -> Memory:
-    """Memory of containers given their init pids: processes' PSS + cgroup kernel memory."""
+    """Memory of containers given their init pids: processes' PSS + cgroup kernel memory.
+
+    A per-container monitor (Podman's conmon, containerd's shim) is counted with its
+    container: it exists only because the container does.
+    """
     total = Memory()
     for pid in pids:
         try:
             init = psutil.Process(pid)
             procs = [init, *init.children(recursive=True)]
+            parent = init.parent()
+            if parent is not None and parent.name() in MONITORS:
+                procs.append(parent)
         except psutil.NoSuchProcess:
             continue
         kernel = oci.cgroup_kernel_memory(pid)
@@ -383,6 +398,8 @@ class CliSandbox(Sandbox):
     binary: ClassVar[str]
     global_args: ClassVar[list[str]] = []
     run_args: ClassVar[list[str]] = []
+    # How `rm --force` kills at once (a sleeping pid 1 ignores SIGTERM: no waiting for it).
+    rm_args: ClassVar[list[str]] = []
     install: ClassVar[str]
     image = "labkit-busybox:1"
     default_live = 50
@@ -447,12 +464,17 @@ class CliSandbox(Sandbox):
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
 
-    def remove_leftovers(self) -> list[str]:
+    def list_containers(self) -> list[str]:
+        """Names of every labkit container the manager knows of right now (any owner)."""
         listing = oci.run_quiet([*self._cli(), "ps", "-a", "--filter", f"name={oci.PREFIX}",
                                  "--format", "{{.Names}}"])
-        stale = [name for name in listing.stdout.split() if oci.is_leftover(name)]
+        return [name for name in listing.stdout.split() if name.startswith(oci.PREFIX)]
+
+    def remove_leftovers(self) -> list[str]:
+        """Delete containers and bundle folders left by a kernel that was killed."""
+        stale = [name for name in self.list_containers() if oci.is_leftover(name)]
         if stale:
-            oci.run_quiet([*self._cli(), "rm", "--force", *stale], timeout=60)
+            oci.run_quiet([*self._cli(), "rm", "--force", *self.rm_args, *stale], timeout=60)
         oci.remove_leftover_folders()
         return stale
 
@@ -473,10 +495,10 @@ class CliSandbox(Sandbox):
                                    self.image, *args], stdin=subprocess.DEVNULL,
                                   capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
-            oci.run_quiet([*self._cli(), "rm", "--force", name])
+            oci.run_quiet([*self._cli(), "rm", "--force", *self.rm_args, name])
             raise LimitExceeded(self.kind, "time", f"{timeout:g} s wall clock") from None
         except BaseException:
-            oci.run_quiet([*self._cli(), "rm", "--force", name])
+            oci.run_quiet([*self._cli(), "rm", "--force", *self.rm_args, name])
             raise
         return ContainerRun(done.stdout, done.stderr, done.returncode)
 
@@ -523,8 +545,8 @@ class CliSandbox(Sandbox):
     def _release(self) -> None:
         names = list(self._held)
         for start in range(0, len(names), 50):
-            oci.run_quiet([*self._cli(), "rm", "--force", *names[start:start + 50]],
-                          timeout=120)
+            oci.run_quiet([*self._cli(), "rm", "--force", *self.rm_args,
+                           *names[start:start + 50]], timeout=120)
         self._held.clear()
 
     def footprint(self) -> Memory:
@@ -549,6 +571,7 @@ class PodmanSandbox(CliSandbox):
     global_args = ["--cgroup-manager", "cgroupfs", "--events-backend", "file",
                    "--runtime", "runc"]
     run_args = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"]
+    rm_args = ["--time", "0"]
     install = "sudo apt-get install podman"
 
 
