@@ -68,6 +68,7 @@ def _labkit_state() -> dict:
         base = Path("/sys/fs/cgroup") / controller
         if base.is_dir():
             state["cgroups"] |= {str(p) for p in base.rglob(f"{mine}*") if p.is_dir()}
+    state["files here"] = set(os.listdir("."))
     state["mounts"] = {line for line in Path("/proc/self/mountinfo").read_text().splitlines()
                        if "labkit" in line}
     return state
@@ -318,8 +319,8 @@ def test_really_unprivileged_user_gets_reasons_not_crashes():
         if FOUND[kind].available:
             assert not found[kind]["available"]
             assert "needs root" in found[kind]["reason"], found[kind]
-    for kind in ("podman", "docker"):
-        assert found[kind]["reason"] and found[kind]["fix"]
+    for kind in ("podman", "docker"):  # rootless podman may work; if not, it says why
+        assert found[kind]["available"] or (found[kind]["reason"] and found[kind]["fix"])
 
 
 def test_switched_off_by_environment(monkeypatch):
@@ -340,7 +341,7 @@ def test_missing_cli_managers_explain_themselves(monkeypatch):
 
 def test_docker_without_a_daemon_says_why(monkeypatch):
     monkeypatch.setattr(containers.DockerSandbox, "runtime_binary", classmethod(lambda c: "/d"))
-    monkeypatch.setattr(oci, "run_quiet", lambda cmd, timeout=10: subprocess.CompletedProcess(
+    monkeypatch.setattr(oci, "run_quiet", lambda cmd, **_: subprocess.CompletedProcess(
         cmd, 1, "", "Cannot connect to the Docker daemon at unix:///var/run/docker.sock."))
     found = availability("docker")
     assert not found.available

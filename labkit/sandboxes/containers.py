@@ -491,9 +491,12 @@ class CliSandbox(Sandbox):
         name = oci.new_container_id()
         timeout = self.limits.cpu_seconds * 2 + SETUP_SECONDS * 3
         try:
+            # In the sandbox's own folder: conmon drops an "oom" file in its working
+            # directory when a container is OOM-killed; it goes away with the folder.
             done = subprocess.run([*self._cli(), "run", "--rm", *self._container_args(name),
                                    self.image, *args], stdin=subprocess.DEVNULL,
-                                  capture_output=True, text=True, timeout=timeout)
+                                  capture_output=True, text=True, timeout=timeout,
+                                  cwd=self._workdir)
         except subprocess.TimeoutExpired:
             oci.run_quiet([*self._cli(), "rm", "--force", *self.rm_args, name])
             raise LimitExceeded(self.kind, "time", f"{timeout:g} s wall clock") from None
@@ -531,7 +534,8 @@ class CliSandbox(Sandbox):
                 self._held[name] = None
                 done = oci.run_quiet([*self._cli(), "run", "--detach",
                                       *self._container_args(name), self.image,
-                                      "/bin/sleep", str(HOLD_SECONDS)], timeout=60)
+                                      "/bin/sleep", str(HOLD_SECONDS)], timeout=60,
+                                     cwd=self._workdir)
                 if done.returncode != 0:
                     raise LabkitError(f"{self.kind} could not start a live container: "
                                       f"{done.stderr.strip()[-300:]}")
@@ -573,6 +577,13 @@ class PodmanSandbox(CliSandbox):
     run_args = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"]
     rm_args = ["--time", "0"]
     install = "sudo apt-get install podman"
+
+    @classmethod
+    def _not_answering(cls, last_error: list[str]) -> Availability:
+        return Availability(cls.kind, False, "podman is installed but `podman info` failed: "
+                            f"{last_error[0][:160]}",
+                            "run the lab as root, or set up rootless podman for your user "
+                            "(subuid/subgid ranges, a writable home); " + NOT_HERE_FIX)
 
 
 class DockerSandbox(CliSandbox):

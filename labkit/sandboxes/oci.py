@@ -272,9 +272,11 @@ def cgroup_kernel_memory(pid: int) -> int:
     return 0
 
 
-def run_quiet(command: list[str], timeout: float = 10) -> subprocess.CompletedProcess:
+def run_quiet(command: list[str], timeout: float = 10,
+              cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run a runtime housekeeping command, capturing its output, never raising on failure."""
     try:
-        return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                              cwd=cwd)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return subprocess.CompletedProcess(command, -1, "", str(exc))
