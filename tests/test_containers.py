@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -310,9 +311,15 @@ def test_really_unprivileged_user_gets_reasons_not_crashes():
     code = ("import json; from labkit.doctor import check_all; kinds = "
             "['runc', 'crun', 'podman', 'docker'];"
             "print(json.dumps([a.to_dict() for a in check_all(kinds)]))")
-    done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                           sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, cwd="/")
+    podman_dir = Path(tempfile.gettempdir()) / "containers-user-65534"  # podman info makes it
+    existed = podman_dir.exists()
+    try:
+        done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                               sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=60, cwd="/", env={**os.environ, "HOME": "/nonexistent"})
+    finally:
+        if not existed:
+            shutil.rmtree(podman_dir, ignore_errors=True)
     assert done.returncode == 0, done.stderr
     found = {item["kind"]: item for item in json.loads(done.stdout)}
     for kind in ("runc", "crun"):
