@@ -233,6 +233,31 @@ def test_leftovers_of_a_killed_kernel_are_removed(kind, tmp_path):
     assert not stale_dir.exists()
 
 
+@oci_kinds
+def test_a_kernel_killed_while_holding_leaves_nothing_after_the_next_start(kind):
+    """kill -9 a Python process holding containers, as a crashed Jupyter kernel would be."""
+    code = ("import sys; from labkit.sandboxes import open_sandbox\n"
+            f"box = open_sandbox({kind!r}).__enter__(); held = box.hold(3); held.__enter__()\n"
+            "print(' '.join(str(p) for p in box._held.values()), flush=True)\n"
+            "sys.stdin.read()")
+    kernel = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    pids = [int(p) for p in kernel.stdout.readline().split()]
+    assert len(pids) == 3
+    kernel.kill()
+    kernel.wait()
+    kernel.stdin.close()
+    kernel.stdout.close()
+    dead = f"{oci.PREFIX}{kernel.pid}-"
+    with open_sandbox(kind) as box:
+        assert not [name for name in box.list_containers() if name.startswith(dead)]
+    time.sleep(0.1)
+    alive = [p for p in pids if Path(f"/proc/{p}").exists()
+             and Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
+    assert not alive
+    assert not list(Path(tempfile.gettempdir()).glob(f"{oci.BUNDLE_PREFIX}{kernel.pid}-*"))
+
+
 @needs("podman")
 def test_podman_leftovers_of_a_killed_kernel_are_removed():
     gone = subprocess.Popen(["true"])
