@@ -1,0 +1,143 @@
+"""What notebook 04 (containers up close) shows, measured live or read from a recording.
+
+A tour from inside one container (its hostname, process list, root filesystem, network,
+a write to its read-only root, a try at the host's loopback, a memory hog), the start
+latency of fresh containers, and memory as live containers pile up. `record()` runs it all
+once and saves it with the machine it ran on, so a reader without a container runtime
+(Binder, a laptop without root) still sees real numbers, labelled as recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from . import paths
+from .errors import LimitExceeded
+from .measure import check_count, machine_info, time_calls
+from .sandboxes import availability, open_sandbox
+from .sandboxes.base import Limits, Sandbox
+
+RECORDING = paths.RECORDED_DIR / "containers-04.json"
+# Scripts run by busybox sh in a fresh container each, in the order the notebook shows.
+TOUR = {
+    "hostname": "hostname",
+    "processes": "ps -o pid,user,args; true",  # `; true` keeps the shell as pid 1
+    "root filesystem": "ls /",
+    "network": "ip -o addr | cut -d' ' -f2,3,4,7",
+    "write the root filesystem": "touch /i-was-here 2>&1; echo \"exit status $?\"",
+}
+# Memory a hog asks for, against the cap set for the demonstration.
+HOG_MB, HOG_CAP_MB = 100, 24
+
+
+def take_tour(box: Sandbox) -> dict[str, str]:
+    """Run each TOUR script in a fresh container; add the loopback probe and the hog."""
+    seen = {name: _both(box, script) for name, script in TOUR.items()}
+    seen["reach the host's loopback"] = probe_host_loopback(box)
+    seen["memory hog"] = memory_hog(type(box))
+    return seen
+
+
+def _both(box: Sandbox, script: str) -> str:
+    result = box.run_script(script)
+    return (result.stdout + result.stderr).strip()
+
+
+def probe_host_loopback(box: Sandbox) -> str:
+    """Listen on the host's 127.0.0.1, try to connect from inside; report both sides."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.settimeout(0.3)
+        port = listener.getsockname()[1]
+        inside = _both(box, f"nc 127.0.0.1 {port} </dev/null && echo connected "
+                            "|| echo 'no connection'")
+        try:
+            listener.accept()[0].close()
+            host = "the host's listener got a connection"
+        except TimeoutError:
+            host = "the host's listener got nothing"
+    return f"inside: {inside.splitlines()[-1]}; {host}"
+
+
+def memory_hog(kind_class, cap_mb: int = HOG_CAP_MB, hog_mb: int = HOG_MB) -> str:
+    """Run a shell that grabs hog_mb of memory in a container capped at cap_mb."""
+    with kind_class(Limits(memory_mb=cap_mb)) as capped:
+        try:
+            result = capped.run_script(f"x=$(yes | head -c {hog_mb * 1_000_000}); "
+                                       "echo \"survived holding ${#x} bytes\"")
+        except LimitExceeded as exc:
+            return f"stopped: {exc}"
+    return f"not stopped: {result.stdout.strip()}"
+
+
+def start_samples(kind: str, calls: int, warmup: int = 3) -> list[float]:
+    """Milliseconds for each of `calls` cold calls (a fresh sandbox each), after warm-up."""
+    with open_sandbox(kind) as box:
+        return time_calls(box.run_standard, calls, warmup).ms.round(4).tolist()
+
+
+def density_curve(box: Sandbox, counts: Iterable[int]) -> list[dict]:
+    """Memory added by n live containers, for each n: total MB and KB per container."""
+    counts = [check_count("count", n, maximum=box.max_live()) for n in counts]
+    rows = []
+    for n in counts:
+        before = box.footprint()
+        started = time.perf_counter()
+        with box.hold(n):
+            up = time.perf_counter() - started
+            during = box.footprint()
+        added = during - before
+        rows.append({"n": n, "total_mb": added.pss / 1e6, "kb_per_instance": added.pss / n / 1e3,
+                     "seconds_to_start": up, "processes": added.processes})
+    return rows
+
+
+# The kinds whose memory curve notebook 04 draws (the others are there for comparison).
+CONTAINER_KINDS = ("runc", "crun", "podman", "docker")
+
+
+def measure(kinds: Iterable[str], calls: int, counts: Iterable[int]) -> dict:
+    """Start samples for every kind that runs here, density curves for the containers."""
+    counts = list(counts)
+    found = {kind: availability(kind) for kind in kinds}
+    samples, curves = {}, {}
+    for kind, avail in found.items():
+        if not avail.available:
+            continue
+        samples[kind] = start_samples(kind, calls)
+        if kind in CONTAINER_KINDS:
+            with open_sandbox(kind) as box:
+                curves[kind] = density_curve(box, counts)
+    return {"samples_ms": samples, "density": curves,
+            "missing": {k: a.reason for k, a in found.items() if not a.available}}
+
+
+def record(path: Path = RECORDING, calls: int = 100, counts=(1, 10, 30, 100)) -> Path:
+    """Run the whole notebook's measurements once and save them with this machine's facts."""
+    with open_sandbox("runc") as box:
+        tour = take_tour(box)
+        versions = box.versions()
+    data = measure(["runc", "crun", "process"], calls, counts)
+    payload = {"format": 1, "recorded": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+               "machine": machine_info(), "versions": versions, "tour": tour, **data}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=1) + "\n")
+    return path
+
+
+def load(path: Path = RECORDING) -> dict:
+    """The recording, marked as such."""
+    payload = json.loads(Path(path).read_text())
+    payload["source"] = f"recorded {payload['recorded']} ({Path(path).name})"
+    return payload
+
+
+def describe_machine(machine: dict) -> str:
+    """One line naming the machine a recording came from."""
+    return (f"{machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, "
+            f"{machine.get('memory_gb', '?')} GB, {machine.get('distro') or machine.get('os')}")

@@ -1,0 +1,282 @@
+"""Building what an OCI runtime (runc, crun) runs: a root filesystem and a config.json.
+
+labkit writes both itself rather than asking `runc spec`, so every isolation choice is
+visible in one place (`container_config`): its own pid, mount, ipc, uts and network
+namespaces (the network one holds only a loopback interface), a read-only root, no new
+privileges, no capabilities, cgroup caps on memory and processes, and rlimits.
+
+The root filesystem is Debian's busybox-static copied into rootfs/bin (one 2 MB binary
+that is also sh, ps, hostname, ip, nc...), plus the guest script. Without a static
+busybox, the host's /bin, /lib and /usr are bind-mounted read-only instead. One root
+filesystem is shared by every container of a sandbox: it is read-only, so they cannot
+disturb each other.
+
+Names carry the owner's pid (`labkit-<pid>-<n>`), so leftovers of a killed kernel can be
+told apart from another live kernel's containers and removed at the next start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import LabkitError
+from ..workload import guest_source
+from .base import Limits
+
+PREFIX = "labkit-"
+BUNDLE_PREFIX = "labkit-oci-"
+HOSTNAME = "labkit-guest"
+# Where the guest script sits inside every container.
+GUEST_PATH = "/labkit/fib.sh"
+# What build_rootfs made, kept inside the rootfs folder.
+MARKER = "labkit/rootfs.json"
+# Host folders bind-mounted read-only when there is no static busybox to copy.
+HOST_FOLDERS = ("/bin", "/sbin", "/lib", "/lib64", "/usr")
+# Applets linked into rootfs/bin: what the workload and the notebook's tours use.
+APPLETS = ("sh", "ash", "cat", "echo", "env", "head", "hostname", "id", "ip", "kill", "ls",
+           "mount", "nc", "ps", "seq", "sleep", "tail", "touch", "tr", "true", "uname", "wc",
+           "wget", "yes", "df", "free", "mkdir", "rm", "grep", "test", "[")
+_counter = itertools.count(1)
+
+
+def new_container_id() -> str:
+    """A fresh container id: the labkit prefix, this process's pid, a counter."""
+    return f"{PREFIX}{os.getpid()}-{next(_counter)}"
+
+
+def owner_pid(name: str, prefix: str = PREFIX) -> int | None:
+    """The pid of the process that made a labkit container or folder, from its name."""
+    match = re.match(re.escape(prefix) + r"(\d+)-", name)
+    return int(match.group(1)) if match else None
+
+
+def is_leftover(name: str, prefix: str = PREFIX) -> bool:
+    """True for a labkit name whose owner process is gone (a killed kernel's)."""
+    pid = owner_pid(name, prefix)
+    if pid is None or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def remove_leftover_folders() -> list[Path]:
+    """Delete temporary bundle folders whose owner process is gone."""
+    removed = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{BUNDLE_PREFIX}*"):
+        if is_leftover(folder.name, BUNDLE_PREFIX):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def is_static_elf(path: str | Path) -> bool:
+    """True if an ELF binary has no program interpreter, i.e. runs without host libraries."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(64)
+            if header[:4] != b"\x7fELF" or header[4] != 2:  # 64-bit ELF only
+                return False
+            phoff, = struct.unpack_from("<Q", header, 0x20)
+            phentsize, phnum = struct.unpack_from("<HH", header, 0x36)
+            f.seek(phoff)
+            table = f.read(phentsize * phnum)
+    except OSError:
+        return False
+    types = (struct.unpack_from("<I", table, i * phentsize)[0] for i in range(phnum))
+    return 3 not in types  # PT_INTERP
+
+
+def static_busybox() -> Path | None:
+    """Debian's busybox-static (or any static busybox on PATH), if installed."""
+    for candidate in (shutil.which("busybox"), "/bin/busybox", "/usr/bin/busybox"):
+        if candidate and is_static_elf(candidate):
+            return Path(candidate)
+    return None
+
+
+@dataclass
+class RootFS:
+    """A root filesystem folder and how it was made."""
+
+    path: Path
+    source: str  # "busybox-static", "host binaries (read-only)" or "given"
+    host_binds: list[str] = field(default_factory=list)
+
+
+def build_rootfs(folder: Path, busybox: Path | None = None, use_host: bool = False) -> RootFS:
+    """Make a minimal root filesystem in `folder`: busybox, the guest, empty mount points."""
+    folder = Path(folder)
+    for sub in ("proc", "dev", "tmp", "etc", "labkit"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    (folder / "labkit" / "fib.sh").write_text(guest_source("sh"))
+    (folder / "etc" / "hostname").write_text(HOSTNAME + "\n")
+    busybox = None if use_host else (busybox or static_busybox())
+    if busybox is not None:
+        (folder / "bin").mkdir(exist_ok=True)
+        shutil.copy2(busybox, folder / "bin" / "busybox")
+        for applet in APPLETS:
+            (folder / "bin" / applet).symlink_to("busybox")
+        rootfs = RootFS(folder, "busybox-static")
+    else:
+        if not Path("/bin/sh").exists():
+            raise LabkitError("no static busybox and no /bin/sh on this host to run the "
+                              "guest; fix: sudo apt-get install busybox-static")
+        binds = [d for d in HOST_FOLDERS if Path(d).is_dir() and not Path(d).is_symlink()]
+        for host_dir in binds:
+            (folder / host_dir.lstrip("/")).mkdir(parents=True, exist_ok=True)
+        for host_dir in HOST_FOLDERS:  # merged /usr: /bin -> usr/bin, kept as a link
+            if Path(host_dir).is_symlink():
+                (folder / host_dir.lstrip("/")).symlink_to(os.readlink(host_dir))
+        rootfs = RootFS(folder, "host binaries (read-only)", binds)
+    # Remembered, so a folder built once can be handed back as `rootfs=` later.
+    (folder / MARKER).write_text(json.dumps({"source": rootfs.source,
+                                             "host_binds": rootfs.host_binds}))
+    return rootfs
+
+
+def given_rootfs(path: str | Path) -> RootFS:
+    """A root filesystem the caller made; it must exist and hold /bin/sh and the guest."""
+    path = Path(path)
+    if not path.is_dir():
+        raise LabkitError(f"no root filesystem at {path}: the folder does not exist")
+    with contextlib.suppress(OSError, ValueError):
+        made = json.loads((path / MARKER).read_text())
+        return RootFS(path.resolve(), made["source"], list(made["host_binds"]))
+    missing = [p for p in ("bin/sh", GUEST_PATH.lstrip("/"))
+               if not os.path.lexists(path / p)]
+    if missing:
+        raise LabkitError(f"the root filesystem at {path} lacks {', '.join(missing)}; "
+                          "build one with labkit.sandboxes.oci.build_rootfs(folder)")
+    return RootFS(path.resolve(), "given")
+
+
+def container_config(rootfs: RootFS, args: list[str], limits: Limits) -> dict:
+    """The OCI runtime config (spec 1.0) for one container of labkit's kind."""
+    cpu = max(1, int(limits.cpu_seconds + 0.999))
+    memory = int(limits.memory_mb * 2**20)
+    no_caps = {"bounding": [], "effective": [], "permitted": [], "inheritable": [],
+               "ambient": []}
+    mounts = [
+        {"destination": "/proc", "type": "proc", "source": "proc",
+         "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "strictatime", "mode=755", "size=1024k"]},
+        # The only writable place, in memory, counted against the memory cap.
+        {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "nodev", "mode=1777", "size=8m"]},
+    ]
+    mounts += [{"destination": d, "type": "bind", "source": d,
+                "options": ["rbind", "ro", "nosuid", "nodev"]} for d in rootfs.host_binds]
+    return {
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": False,
+            "user": {"uid": 0, "gid": 0},
+            "args": list(args),
+            "env": ["PATH=/bin:/sbin:/usr/bin:/usr/sbin", "HOME=/tmp", "LANG=C"],
+            "cwd": "/",
+            "capabilities": no_caps,
+            "rlimits": [
+                {"type": "RLIMIT_CPU", "hard": cpu, "soft": cpu},
+                {"type": "RLIMIT_NOFILE", "hard": 256, "soft": 256},
+                {"type": "RLIMIT_CORE", "hard": 0, "soft": 0},
+            ],
+            "noNewPrivileges": True,
+        },
+        "root": {"path": str(Path(rootfs.path).resolve()), "readonly": True},
+        "hostname": HOSTNAME,
+        "mounts": mounts,
+        "linux": {
+            # No cgroupsPath: the runtime names the cgroup after the container id and
+            # places it under the caller's own cgroup, removing it at delete.
+            "resources": {
+                "devices": [{"allow": False, "access": "rwm"}],
+                "memory": {"limit": memory},
+                "pids": {"limit": int(limits.pids)},
+            },
+            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
+            "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
+                            "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+                            "/proc/sched_debug", "/proc/scsi", "/sys/firmware"],
+            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
+                              "/proc/sysrq-trigger"],
+        },
+    }
+
+
+def write_bundle(folder: Path, config: dict) -> Path:
+    """A bundle folder holding config.json (its root points at the shared rootfs)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps(config, indent=1))
+    return folder
+
+
+def make_workdir() -> Path:
+    """A private temporary folder for one sandbox's bundles, named after this process."""
+    return Path(tempfile.mkdtemp(prefix=f"{BUNDLE_PREFIX}{os.getpid()}-"))
+
+
+def cgroup_memory_path(pid: int) -> Path | None:
+    """The memory cgroup folder of a process (cgroup v1 or v2), if it can be found."""
+    try:
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            folder = Path("/sys/fs/cgroup/memory") / path.lstrip("/")
+            return folder if folder.is_dir() else None
+    for line in lines:
+        if line.startswith("0::"):
+            folder = Path("/sys/fs/cgroup") / line[3:].lstrip("/")
+            if (folder / "memory.current").exists():
+                return folder
+    return None
+
+
+def cgroup_kernel_memory(pid: int) -> int:
+    """Bytes the kernel charged to a process's memory cgroup for its own structures.
+
+    Process PSS counts the pages a process maps; the cgroup also pays for kernel memory
+    (page tables, task and namespace structures, socket buffers) that PSS never sees.
+    """
+    folder = cgroup_memory_path(pid)
+    if folder is None:
+        return 0
+    kmem = folder / "memory.kmem.usage_in_bytes"  # cgroup v1
+    with contextlib.suppress(OSError, ValueError):
+        if kmem.exists():
+            return int(kmem.read_text())
+        lines = (folder / "memory.stat").read_text().splitlines()  # cgroup v2
+        stat = {key: int(value) for key, value in (line.split() for line in lines)}
+        if "kernel" in stat:
+            return stat["kernel"]
+        return sum(stat.get(k, 0) for k in ("kernel_stack", "pagetables", "sock", "slab"))
+    return 0
+
+
+def run_quiet(command: list[str], timeout: float = 10,
+              cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run a runtime housekeeping command, capturing its output, never raising on failure."""
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                              cwd=cwd)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return subprocess.CompletedProcess(command, -1, "", str(exc))

@@ -1,0 +1,442 @@
+"""Real containers (runc, crun): the workload, what they keep out, their caps, cleanup.
+
+Every test that starts containers runs them for real; on a machine where a runtime is
+missing or not permitted (not root, Binder) those tests skip with the doctor's reason.
+After each test, nothing labkit made may remain: no container, process, cgroup, mount or
+temporary bundle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from labkit.errors import LabkitError, LimitExceeded, Unavailable
+from labkit.sandboxes import availability, containers, oci, open_sandbox
+from labkit.sandboxes.base import Limits
+from labkit.workload import expected
+
+OCI_KINDS = ["runc", "crun"]
+# Podman runs the same tests where it is installed (CI has only runc and crun).
+TESTED_KINDS = [*OCI_KINDS, "podman"]
+FOUND = {kind: availability(kind, trial=False) for kind in TESTED_KINDS}
+
+
+def needs(kind):
+    found = FOUND[kind]
+    return pytest.mark.skipif(not found.available, reason=f"{kind}: {found.reason}")
+
+
+oci_kinds = pytest.mark.parametrize("kind", [pytest.param(k, marks=needs(k)) for k in OCI_KINDS])
+all_kinds = pytest.mark.parametrize("kind", [pytest.param(k, marks=needs(k))
+                                             for k in TESTED_KINDS])
+
+
+def _labkit_state() -> dict:
+    """Everything of this process's labkit containers that could leak, as sets of names."""
+    mine = f"{oci.PREFIX}{os.getpid()}-"
+    state = {"containers": set(), "processes": set(), "cgroups": set(), "mounts": set(),
+             "bundles": {p.name for p in Path(tempfile.gettempdir()).glob(
+                 f"{oci.BUNDLE_PREFIX}{os.getpid()}-*")}}
+    for root in ("/run/runc", "/run/crun"):
+        if Path(root).is_dir():
+            state["containers"] |= {p.name for p in Path(root).iterdir()
+                                    if p.name.startswith(mine)}
+    if FOUND["podman"].available:
+        state["containers"] |= {name for name in containers.PodmanSandbox().list_containers()
+                                if name.startswith(mine)}
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                # A zombie has ended; only its parent's reaping is pending (this machine's
+                # init reaps orphans every few seconds), so only live processes count.
+                if mine in (proc / "cgroup").read_text() and \
+                        (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                    state["processes"].add(proc.name)
+            except OSError:
+                pass
+    for controller in ("memory", "pids"):
+        base = Path("/sys/fs/cgroup") / controller
+        if base.is_dir():
+            state["cgroups"] |= {str(p) for p in base.rglob(f"{mine}*") if p.is_dir()}
+    state["files here"] = set(os.listdir("."))
+    state["mounts"] = {line for line in Path("/proc/self/mountinfo").read_text().splitlines()
+                       if "labkit" in line}
+    return state
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_behind():
+    before = _labkit_state()
+    yield
+    after = _labkit_state()
+    for what, names in after.items():
+        assert names <= before[what], f"left behind {what}: {sorted(names - before[what])}"
+
+
+@pytest.fixture(scope="module", params=[pytest.param(k, marks=needs(k)) for k in TESTED_KINDS])
+def box(request):
+    """One open sandbox per kind for the module: building the rootfs once keeps it quick."""
+    with open_sandbox(request.param) as sandbox:
+        yield sandbox
+
+
+# --- the workload ----------------------------------------------------------------------
+def test_workload_answer_is_checked(box):
+    assert box.run_standard() == expected()
+    assert box.cold_call(30) == expected(30)
+    assert box.cold_call(0) == 0
+
+
+def test_each_call_is_a_fresh_container(box):
+    first = box.run_script("echo $$ > /tmp/mark; ls /tmp")
+    second = box.run_script("ls /tmp")
+    assert "mark" in first.stdout
+    assert "mark" not in second.stdout
+
+
+# --- what a container keeps out ----------------------------------------------------------
+def test_cannot_see_host_processes(box):
+    marker = subprocess.Popen(["sleep", "31.4159"])
+    try:
+        seen = box.run_script("ps -o pid,args; echo; ls /proc").stdout
+    finally:
+        marker.kill()
+        marker.wait()
+    assert "31.4159" not in seen
+    pids = [name for name in seen.split() if name.isdigit()]
+    assert str(os.getpid()) not in seen.split("\n\n")[0]
+    assert "1" in pids  # the container's shell is pid 1 in its own namespace
+    assert len({p for p in seen.split("\n\n")[1].split() if p.isdigit()}) <= 4
+
+
+def test_own_hostname_and_only_loopback(box):
+    out = box.run_script("hostname; cat /proc/net/dev").stdout
+    assert out.splitlines()[0] == oci.HOSTNAME != socket.gethostname()
+    interfaces = [line.split(":")[0].strip() for line in out.splitlines()[3:]]
+    assert interfaces == ["lo"]
+
+
+def test_cannot_reach_a_host_loopback_socket(box):
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.settimeout(0.5)
+        port = listener.getsockname()[1]
+        out = box.run_script('nc 127.0.0.1 "$1" </dev/null && echo CONNECTED || echo REFUSED;'
+                             'wget -q -T 1 -O - "http://127.0.0.1:$1/" || echo NO-HTTP',
+                             str(port)).stdout
+        with pytest.raises(socket.timeout):
+            listener.accept()  # nothing from the container ever arrived
+    assert "REFUSED" in out and "NO-HTTP" in out and "CONNECTED" not in out
+
+
+def test_cannot_write_its_root_filesystem(box):
+    result = box.run_script("echo pwned > /labkit/fib.sh; echo $?; echo ok > /tmp/t; cat /tmp/t")
+    assert "Read-only file system" in result.stderr
+    assert result.stdout.split() == ["1", "ok"]  # the write failed; /tmp (in memory) works
+    if hasattr(box, "_rootfs"):  # runc and crun: the very folder on the host is unchanged
+        assert "pwned" not in (Path(box._rootfs.path) / "labkit" / "fib.sh").read_text()
+
+
+def test_has_no_capabilities(box):
+    out = box.run_script("grep Cap /proc/self/status; grep NoNewPrivs /proc/self/status")
+    caps = dict(line.split(":") for line in out.stdout.splitlines())
+    assert int(caps["CapEff"], 16) == 0 and int(caps["CapBnd"], 16) == 0
+    assert caps["NoNewPrivs"].strip() == "1"
+
+
+# --- caps -------------------------------------------------------------------------------
+@all_kinds
+def test_memory_hog_is_stopped_at_its_cap(kind):
+    with open_sandbox(kind, Limits(memory_mb=24)) as capped:
+        with pytest.raises(LimitExceeded) as caught:
+            capped.run_script("x=$(yes | head -c 100000000); echo survived ${#x}")
+    assert caught.value.limit == "memory"
+
+
+@all_kinds
+def test_fork_bomb_is_contained(kind):
+    with open_sandbox(kind, Limits(pids=8, cpu_seconds=2)) as capped:
+        started = time.monotonic()
+        with pytest.raises(LimitExceeded) as caught:
+            capped.run_script("bomb() { bomb | bomb & }; bomb; sleep 1; echo escaped")
+        assert time.monotonic() - started < 15
+    assert caught.value.limit in ("process", "time")
+
+
+# --- many at once -----------------------------------------------------------------------
+def test_hold_keeps_containers_alive_then_deletes_them(box):
+    with box.hold(5) as held:
+        assert len(held) == 5 and all(name.startswith(oci.PREFIX) for name in held)
+        assert set(held) <= set(box.list_containers())
+        memory = box.footprint()
+        assert memory.processes >= 5
+        assert 5 * 50_000 < memory.pss < 5 * 20 * 2**20  # sane: 50 KB to 20 MB each
+    assert not set(held) & set(box.list_containers())
+    assert box.footprint().processes == 0
+
+
+def test_memory_per_instance_is_sane(box):
+    per = box.memory_per_instance(4)
+    assert 50_000 < per < 20 * 2**20
+
+
+# --- cleanup ----------------------------------------------------------------------------
+def test_interrupt_mid_call_leaves_nothing(box):
+    def interrupt(*_):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.5)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            box.run_script("sleep 5")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_exception_inside_with_block_releases_everything(box):
+    kind = box.kind
+    with pytest.raises(RuntimeError):
+        with open_sandbox(kind) as inner, inner.hold(3):
+            raise RuntimeError("boom")
+
+
+@oci_kinds
+def test_leftovers_of_a_killed_kernel_are_removed(kind, tmp_path):
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid that no longer exists: the "killed kernel"
+    stale_id = f"{oci.PREFIX}{gone.pid}-1"
+    stale_dir = Path(tempfile.gettempdir()) / f"{oci.BUNDLE_PREFIX}{gone.pid}-x"
+    stale_dir.mkdir()
+    with open_sandbox(kind) as first:
+        bundle = first._bundle(["/bin/sleep", "60"])
+        subprocess.run([*first._command, "run", "--detach", "--bundle", str(bundle), stale_id],
+                       check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        assert Path(first.state_root, stale_id).exists()
+        # The next sandbox to open cleans up, exactly as after a kernel restart.
+        with open_sandbox(kind) as second:
+            assert not Path(second.state_root, stale_id).exists()
+    assert not stale_dir.exists()
+
+
+@oci_kinds
+def test_a_kernel_killed_while_holding_leaves_nothing_after_the_next_start(kind):
+    """kill -9 a Python process holding containers, as a crashed Jupyter kernel would be."""
+    code = ("import sys; from labkit.sandboxes import open_sandbox\n"
+            f"box = open_sandbox({kind!r}).__enter__(); held = box.hold(3); held.__enter__()\n"
+            "print(' '.join(str(p) for p in box._held.values()), flush=True)\n"
+            "sys.stdin.read()")
+    kernel = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    pids = [int(p) for p in kernel.stdout.readline().split()]
+    assert len(pids) == 3
+    kernel.kill()
+    kernel.wait()
+    kernel.stdin.close()
+    kernel.stdout.close()
+    dead = f"{oci.PREFIX}{kernel.pid}-"
+    with open_sandbox(kind) as box:
+        assert not [name for name in box.list_containers() if name.startswith(dead)]
+    time.sleep(0.1)
+    alive = [p for p in pids if Path(f"/proc/{p}").exists()
+             and Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
+    assert not alive
+    assert not list(Path(tempfile.gettempdir()).glob(f"{oci.BUNDLE_PREFIX}{kernel.pid}-*"))
+
+
+@needs("podman")
+def test_podman_leftovers_of_a_killed_kernel_are_removed():
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    stale = f"{oci.PREFIX}{gone.pid}-1"
+    with open_sandbox("podman") as first:
+        subprocess.run([*first._cli(), "run", "--detach", *first._container_args(stale),
+                        first.image, "/bin/sleep", "60"], check=True, capture_output=True)
+        assert stale in first.list_containers()
+        with open_sandbox("podman") as second:
+            assert stale not in second.list_containers()
+
+
+# --- bad input and missing runtimes ------------------------------------------------------
+def test_unknown_runtime_is_named():
+    with pytest.raises(ValueError, match="unknown kind 'kata'.*runc"):
+        open_sandbox("kata")
+    if FOUND["runc"].available:
+        with pytest.raises(Unavailable, match="no runc runtime at /nonexistent/runc"):
+            with containers.RuncSandbox(runtime="/nonexistent/runc"):
+                pass
+
+
+@needs("runc")
+def test_bad_counts_and_scripts(box):
+    with pytest.raises(ValueError, match="n must be between 0 and 78, got -1"):
+        box.cold_call(-1)
+    with pytest.raises(ValueError, match="count must be at least 1 and at most .*, got -3"):
+        with box.hold(-3):
+            pass
+    with pytest.raises(ValueError, match="count must be at least 1 and at most"):
+        with box.hold(10**6):
+            pass
+    with pytest.raises(ValueError, match="non-empty"):
+        box.run_script("  ")
+
+
+@needs("runc")
+def test_missing_rootfs_is_named(tmp_path):
+    missing = tmp_path / "no-such-rootfs"
+    with pytest.raises(LabkitError, match=f"no root filesystem at {missing}"):
+        with containers.RuncSandbox(rootfs=missing):
+            pass
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(LabkitError, match="lacks bin/sh"):
+        with containers.RuncSandbox(rootfs=tmp_path / "empty"):
+            pass
+
+
+@needs("runc")
+def test_a_given_rootfs_and_the_host_binaries_fallback_both_run(tmp_path):
+    oci.build_rootfs(tmp_path / "mine")
+    with containers.RuncSandbox(rootfs=tmp_path / "mine") as box:
+        assert box.run_standard() == expected()
+    host = oci.build_rootfs(tmp_path / "host", use_host=True)
+    assert host.source.startswith("host binaries") and "/usr" in host.host_binds
+    with containers.RuncSandbox(rootfs=tmp_path / "host") as box:
+        assert box.run_standard() == expected()
+        result = box.run_script("touch /usr/pwned 2>&1; echo $?")
+        assert result.stdout.split()[-1] != "0"
+    assert not Path("/usr/pwned").exists()
+
+
+def test_not_root_says_so(monkeypatch):
+    monkeypatch.setattr(containers, "running_as_root", lambda: False)
+    monkeypatch.setattr(containers.OciSandbox, "runtime_binary", classmethod(lambda c: "/x"))
+    for kind in OCI_KINDS:
+        found = availability(kind)
+        assert not found.available
+        assert found.reason.startswith(f"{kind} needs root (or a rootless setup)")
+        assert "root" in found.fix and "recorded" in found.fix
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch to an unprivileged user")
+def test_really_unprivileged_user_gets_reasons_not_crashes():
+    code = ("import json; from labkit.doctor import check_all; kinds = "
+            "['runc', 'crun', 'podman', 'docker'];"
+            "print(json.dumps([a.to_dict() for a in check_all(kinds)]))")
+    podman_dir = Path(tempfile.gettempdir()) / "containers-user-65534"  # podman info makes it
+    existed = podman_dir.exists()
+    try:
+        done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                               sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=60, cwd="/", env={**os.environ, "HOME": "/nonexistent"})
+    finally:
+        if not existed:
+            shutil.rmtree(podman_dir, ignore_errors=True)
+    assert done.returncode == 0, done.stderr
+    found = {item["kind"]: item for item in json.loads(done.stdout)}
+    for kind in ("runc", "crun"):
+        if FOUND[kind].available:
+            assert not found[kind]["available"]
+            assert "needs root" in found[kind]["reason"], found[kind]
+    for kind in ("podman", "docker"):  # rootless podman may work; if not, it says why
+        assert found[kind]["available"] or (found[kind]["reason"] and found[kind]["fix"])
+
+
+def test_switched_off_by_environment(monkeypatch):
+    monkeypatch.setenv(containers.DISABLE_ENV, "1")
+    for kind in ("runc", "crun", "podman", "docker"):
+        found = availability(kind)
+        assert not found.available and containers.DISABLE_ENV in found.reason
+
+
+def test_missing_cli_managers_explain_themselves(monkeypatch):
+    monkeypatch.setattr(containers.shutil, "which", lambda name: None)
+    monkeypatch.setattr(containers.os, "access", lambda path, mode: False)
+    for kind in ("podman", "docker"):
+        found = availability(kind)
+        assert not found.available
+        assert found.reason == f"{kind} is not installed" and found.fix
+
+
+def test_docker_without_a_daemon_says_why(monkeypatch):
+    monkeypatch.setattr(containers.DockerSandbox, "runtime_binary", classmethod(lambda c: "/d"))
+    monkeypatch.setattr(oci, "run_quiet", lambda cmd, **_: subprocess.CompletedProcess(
+        cmd, 1, "", "Cannot connect to the Docker daemon at unix:///var/run/docker.sock."))
+    found = availability("docker")
+    assert not found.available
+    assert found.reason.startswith("the docker CLI is installed but no daemon answers")
+    assert "dockerd" in found.fix
+
+
+@needs("runc")
+def test_bench_cli_reports_every_kind():
+    done = subprocess.run([sys.executable, "-m", "labkit", "bench", "--kinds",
+                           "runc,crun,podman,docker,process", "--json", "--n", "5",
+                           "--warmup", "1", "--live", "5"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    results = {r["kind"]: r for r in json.loads(done.stdout)}
+    assert list(results) == ["runc", "crun", "podman", "docker", "process"]
+    for kind, result in results.items():
+        if result.get("available", True):
+            assert result["n"] == 5 and 0 < result["start_ms_p50"] <= result["start_ms_p99"]
+            assert result["per_second"] > 0 and result["mem_mb_per_instance"] > 0
+            assert result["recorded"] is False and result["machine"]["cores"] >= 1
+        else:
+            assert result["reason"] and result["fix"], kind
+    assert results["runc"]["available"]
+
+
+# --- the notebook's recording and its fallback ----------------------------------------------
+def test_recording_is_labelled_with_its_machine():
+    from labkit import containers_lab
+
+    recording = containers_lab.load()
+    assert recording["source"].startswith("recorded ")
+    assert recording["machine"]["cores"] >= 1 and recording["machine"]["cpu"]
+    assert recording["tour"]["hostname"] == oci.HOSTNAME
+    assert {"runc", "crun"} <= set(recording["samples_ms"]) and recording["density"]["runc"]
+    assert "cores" in containers_lab.describe_machine(recording["machine"])
+
+
+def _texts(cell) -> list[str]:
+    """What nbval compares in a cell: stream text and text/plain, in order."""
+    out = []
+    for output in cell.get("outputs", []):
+        if output["output_type"] == "stream":
+            out.append(output["text"])
+        elif "text/plain" in output.get("data", {}):
+            out.append(output["data"]["text/plain"])
+    return out
+
+
+def test_notebook_without_containers_says_so_and_shows_the_recording(monkeypatch):
+    """Run notebook 04 with containers switched off: it says so plainly, shows recorded
+    numbers, and every cell not marked as varying prints exactly what the live run did."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = Path(__file__).resolve().parents[1] / "notebooks" / "04_containers_up_close.ipynb"
+    stored = nbformat.read(path, as_version=4)
+    monkeypatch.setenv(containers.DISABLE_ENV, "1")
+    fresh = nbformat.read(path, as_version=4)
+    NotebookClient(fresh, timeout=120, kernel_name="python3").execute()
+    said = "".join(_texts(next(c for c in fresh.cells if 'availability("runc")' in c.source)))
+    assert "No container runtime here: switched off by LABKIT_NO_CONTAINERS" in said
+    assert "RECORDED, not measured now" in said and "cores" in said
+    for old, new in zip(stored.cells, fresh.cells, strict=True):
+        if new.cell_type == "code" and not new.source.startswith("# NBVAL_IGNORE_OUTPUT"):
+            assert _texts(new) == _texts(old), new.source[:80]
