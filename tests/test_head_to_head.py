@@ -1,0 +1,51 @@
+"""Notebook 05 on a machine with no container runtime and no workerd: it still runs, says
+what is missing, fills in the recorded run (labelled), and its fixed text is unchanged."""
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from labkit import bench, paths
+from labkit.sandboxes import KINDS
+
+NOTEBOOK = paths.PROJECT_ROOT / "notebooks" / "05_head_to_head.ipynb"
+
+
+def texts(cell) -> list[str]:
+    out = []
+    for output in cell.get("outputs", []):
+        if "text" in output:
+            out.append(output["text"])
+        elif "text/plain" in output.get("data", {}):
+            out.append(output["data"]["text/plain"])
+    return out
+
+
+def test_committed_recording_covers_every_kind_that_ran_on_the_reference_machine():
+    recorded = bench.load_recorded()
+    kinds = [r["kind"] for r in recorded]
+    assert kinds == list(KINDS)
+    measured = {r["kind"] for r in recorded if r.get("available")}
+    assert {"wasm", "v8", "process", "runc", "crun"} <= measured
+    for r in recorded:
+        assert r["recorded"] is True and r["machine"]["cpu"]
+        if r.get("available"):
+            assert r["n"] >= 1000, "the committed run is a full one"
+            assert "ratio_to_wasm" in r
+
+
+@pytest.mark.timeout(300)
+def test_without_runtimes_the_notebook_shows_recorded_numbers(monkeypatch, tmp_path):
+    monkeypatch.setenv("LABKIT_NO_CONTAINERS", "1")
+    monkeypatch.setenv("LABKIT_RUNTIMES", str(tmp_path / "no-runtimes"))
+    stored = nbformat.read(NOTEBOOK, as_version=4)
+    fresh = nbformat.read(NOTEBOOK, as_version=4)
+    NotebookClient(fresh, timeout=240, kernel_name="python3").execute()
+    sources = "".join("".join(texts(c)) for c in fresh.cells
+                      if "fill_from_recorded" in c.source)
+    for kind in ("v8", "runc", "crun", "podman"):
+        assert f"{kind}: RECORDED in bench-" in sources, kind
+    assert "wasm: measured live on this machine" in sources
+    for old, new in zip(stored.cells, fresh.cells, strict=True):
+        if new.cell_type == "code" and not new.source.startswith("# NBVAL_IGNORE_OUTPUT"):
+            assert texts(new) == texts(old), new.source[:80]
