@@ -14,14 +14,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-# Okabe & Ito, "Color Universal Design" (2008).
-OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",
-             "#000000"]
-LAYOUT = dict(template="plotly_white", height=380, margin=dict(l=60, r=20, t=60, b=50))
-
-
-def colour(index: int) -> str:
-    return OKABE_ITO[index % len(OKABE_ITO)]
+# One palette and layout with notebook 03's figures, so the two notebooks read alike.
+from .viz_isolates import LAYOUT, OKABE_ITO, colour  # noqa: F401 (OKABE_ITO re-exported)
 
 
 def _median_label(label: str, median_ms: float) -> str:

@@ -88,7 +88,43 @@ def _check_limits_exit(kind: str, returncode: int, stderr: str, limits: Limits) 
                                              "refused another fork")
 
 
-class OciSandbox(Sandbox):
+class ContainerSandbox(Sandbox):
+    """What every container kind shares: a guest script run by busybox sh in a fresh
+    container per call. Subclasses say how one container runs (`_run`)."""
+
+    def _run(self, args: list[str]) -> ContainerRun:
+        raise NotImplementedError
+
+    def _raise_if_runtime_failed(self, result: ContainerRun) -> None:
+        """Subclasses turn a failure of the runtime itself (not the guest) into an error."""
+
+    def run_script(self, script: str, *args: str) -> ContainerRun:
+        """Run a shell script in a fresh container (busybox sh); for looking around inside.
+
+        Raises LimitExceeded if the container hits a cap; otherwise returns what the
+        script printed and its exit code, whatever it is.
+        """
+        if not isinstance(script, str) or not script.strip():
+            raise ValueError("script must be a non-empty string of shell code")
+        result = self._run(["/bin/sh", "-c", script, "guest", *map(str, args)])
+        _check_limits_exit(self.kind, result.returncode, result.stderr, self.limits)
+        self._raise_if_runtime_failed(result)
+        return result
+
+    def cold_call(self, n: int = STANDARD_N) -> int:
+        check_n(n)
+        result = self._run(["/bin/sh", oci.GUEST_PATH, str(n)])
+        _check_limits_exit(self.kind, result.returncode, result.stderr, self.limits)
+        if result.returncode != 0:
+            raise GuestError(self.kind, f"the container exited with {result.returncode}: "
+                                        f"{result.stderr.strip()[-300:]}")
+        try:
+            return int(result.stdout.strip())
+        except ValueError:
+            raise GuestError(self.kind, f"unexpected output {result.stdout[:80]!r}") from None
+
+
+class OciSandbox(ContainerSandbox):
     """A low-level OCI runtime (runc, crun) on bundles labkit writes itself."""
 
     binary: ClassVar[str]
@@ -216,32 +252,10 @@ class OciSandbox(Sandbox):
             self._delete(cid)
         return ContainerRun(done.stdout, done.stderr, done.returncode)
 
-    def run_script(self, script: str, *args: str) -> ContainerRun:
-        """Run a shell script in a fresh container (busybox sh); for looking around inside.
-
-        Raises LimitExceeded if the container hits a cap; otherwise returns what the
-        script printed and its exit status.
-        """
-        if not isinstance(script, str) or not script.strip():
-            raise ValueError("script must be a non-empty string of shell code")
-        result = self._run(["/bin/sh", "-c", script, "guest", *map(str, args)])
-        _check_limits_exit(self.kind, result.returncode, result.stderr, self.limits)
+    def _raise_if_runtime_failed(self, result: ContainerRun) -> None:
         if result.returncode != 0 and "level=error" in result.stderr:
             raise LabkitError(f"{self.kind} failed to run the container: "
                               f"{result.stderr.strip()[-300:]}")
-        return result
-
-    def cold_call(self, n: int = STANDARD_N) -> int:
-        check_n(n)
-        result = self._run(["/bin/sh", oci.GUEST_PATH, str(n)])
-        _check_limits_exit(self.kind, result.returncode, result.stderr, self.limits)
-        if result.returncode != 0:
-            raise GuestError(self.kind, f"the container exited with {result.returncode}: "
-                                        f"{result.stderr.strip()[-300:]}")
-        try:
-            return int(result.stdout.strip())
-        except ValueError:
-            raise GuestError(self.kind, f"unexpected output {result.stdout[:80]!r}") from None
 
     # --- many at once -------------------------------------------------------------
     @contextlib.contextmanager
@@ -387,7 +401,7 @@ class CrunSandbox(OciSandbox):
             self._stop_holder()
 
 
-class CliSandbox(Sandbox):
+class CliSandbox(ContainerSandbox):
     """A container manager driven through its CLI (Docker, Podman) on a local image.
 
     The image is imported from the same busybox root filesystem (`import`, never `pull`:
@@ -504,26 +518,6 @@ class CliSandbox(Sandbox):
             oci.run_quiet([*self._cli(), "rm", "--force", *self.rm_args, name])
             raise
         return ContainerRun(done.stdout, done.stderr, done.returncode)
-
-    def run_script(self, script: str, *args: str) -> ContainerRun:
-        """Run a shell script in a fresh container; see OciSandbox.run_script."""
-        if not isinstance(script, str) or not script.strip():
-            raise ValueError("script must be a non-empty string of shell code")
-        result = self._run(["/bin/sh", "-c", script, "guest", *map(str, args)])
-        _check_limits_exit(self.kind, result.returncode, result.stderr, self.limits)
-        return result
-
-    def cold_call(self, n: int = STANDARD_N) -> int:
-        check_n(n)
-        result = self._run(["/bin/sh", oci.GUEST_PATH, str(n)])
-        _check_limits_exit(self.kind, result.returncode, result.stderr, self.limits)
-        if result.returncode != 0:
-            raise GuestError(self.kind, f"the container exited with {result.returncode}: "
-                                        f"{result.stderr.strip()[-300:]}")
-        try:
-            return int(result.stdout.strip())
-        except ValueError:
-            raise GuestError(self.kind, f"unexpected output {result.stdout[:80]!r}") from None
 
     @contextlib.contextmanager
     def hold(self, count: int):
