@@ -12,10 +12,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 # One palette and layout with notebook 03's figures, so the two notebooks read alike.
-from .viz_isolates import LAYOUT, OKABE_ITO, colour  # noqa: F401 (OKABE_ITO re-exported)
+from .viz_isolates import LAYOUT, OKABE_ITO, colour, density_panels  # noqa: F401
 
 
 def _median_label(label: str, median_ms: float) -> str:
@@ -49,29 +48,7 @@ def start_latency_histogram(samples_ms: Mapping[str, Sequence[float]],
 def density_figure(curves: Mapping[str, Sequence[Mapping]],
                    title: str = "Memory as live containers pile up") -> go.Figure:
     """Two panels per label: total MB added and KB per live instance, against N (log-log)."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=(
-        "memory added (MB, PSS + cgroup kernel memory)", "memory per live container (KB)"))
-    for i, (label, rows) in enumerate(curves.items()):
-        n = [r["n"] for r in rows]
-        fig.add_trace(go.Scatter(x=n, y=[max(r["total_mb"], 1e-3) for r in rows],
-                                 mode="lines+markers", name=label, legendgroup=label,
-                                 line_color=colour(i)), row=1, col=1)
-        fig.add_trace(go.Scatter(x=n, y=[max(r["kb_per_instance"], 1e-3) for r in rows],
-                                 mode="lines+markers", name=label, legendgroup=label,
-                                 showlegend=False, line_color=colour(i)), row=1, col=2)
-    fig.update_layout(title=title, **LAYOUT)
-    fig.update_xaxes(type="log", title="live containers N")
+    fig = density_panels(curves, title, ("memory added (MB, PSS + cgroup kernel memory)",
+                                         "memory per live container (KB)"), "live containers N")
     fig.update_yaxes(type="log")
-    return fig
-
-
-def ratio_bars(ratios: Mapping[str, float], title: str, unit: str = "x") -> go.Figure:
-    """Bars of how many times one thing is another, on a log axis (they differ by orders)."""
-    labels = list(ratios)
-    fig = go.Figure(go.Bar(x=labels, y=[ratios[k] for k in labels],
-                           marker_color=[colour(i) for i in range(len(labels))],
-                           text=[f"{ratios[k]:,.0f}{unit}" for k in labels],
-                           textposition="outside"))
-    fig.update_layout(title=title, showlegend=False, **LAYOUT)
-    fig.update_yaxes(type="log", title="times (log scale)")
     return fig

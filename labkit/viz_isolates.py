@@ -61,32 +61,28 @@ def start_latency_histogram(samples_ms: Mapping[str, Sequence[float]],
     return fig
 
 
+def _log_bars(values: Mapping[str, float], title: str, text: str, y_title: str) -> go.Figure:
+    """Bars per label on a log axis from 1 (they differ by orders); `text` formats a value."""
+    labels = list(values)
+    fig = go.Figure(go.Bar(x=labels, y=[values[k] for k in labels],
+                           marker_color=[colour(i) for i in range(len(labels))],
+                           text=[text.format(values[k]) for k in labels],
+                           textposition="outside"))
+    fig.update_layout(title=title, showlegend=False, **LAYOUT)
+    fig.update_yaxes(type="log", title=y_title, range=_log_range_from_one(values.values()))
+    return fig
+
+
 def rate_bars(per_second: Mapping[str, float],
               title: str = "Fresh isolates per second, one after another") -> go.Figure:
     """Bars of calls per second per label, on a log axis (they differ by orders)."""
-    labels = list(per_second)
-    fig = go.Figure(go.Bar(x=labels, y=[per_second[k] for k in labels],
-                           marker_color=[colour(i) for i in range(len(labels))],
-                           text=[f"{per_second[k]:,.0f}/s" for k in labels],
-                           textposition="outside"))
-    fig.update_layout(title=title, showlegend=False, **LAYOUT)
-    fig.update_yaxes(type="log", title="per second (log scale)",
-                     range=_log_range_from_one(per_second.values()))
-    return fig
+    return _log_bars(per_second, title, "{:,.0f}/s", "per second (log scale)")
 
 
 def cost_bars(costs_us: Mapping[str, float],
               title: str = "Compile once, instantiate per call") -> go.Figure:
     """Bars of one-off costs in microseconds (e.g. compile vs a cold call)."""
-    labels = list(costs_us)
-    fig = go.Figure(go.Bar(x=labels, y=[costs_us[k] for k in labels],
-                           marker_color=[colour(i) for i in range(len(labels))],
-                           text=[f"{costs_us[k]:,.1f} µs" for k in labels],
-                           textposition="outside"))
-    fig.update_layout(title=title, showlegend=False, **LAYOUT)
-    fig.update_yaxes(type="log", title="microseconds (log scale)",
-                     range=_log_range_from_one(costs_us.values()))
-    return fig
+    return _log_bars(costs_us, title, "{:,.1f} µs", "microseconds (log scale)")
 
 
 def _log_range_from_one(values) -> list[float]:
@@ -95,23 +91,34 @@ def _log_range_from_one(values) -> list[float]:
     return [0, np.log10(top) + 0.3]
 
 
-def density_figure(curves: Mapping[str, Sequence[Mapping]],
-                   title: str = "Memory as live isolates pile up") -> go.Figure:
-    """Two panels per label: total MB added and KB per live instance, against N (log-log)."""
+def density_panels(curves: Mapping[str, Sequence[Mapping]], title: str,
+                   panel_titles: tuple[str, str], x_title: str) -> go.Figure:
+    """Two panels per label against N: total MB added, and KB per live instance.
+
+    Shared by notebook 03 (isolates) and 04 (containers), which set their own axes.
+    """
     from plotly.subplots import make_subplots
 
-    fig = make_subplots(rows=1, cols=2, subplot_titles=(
-        "memory added (MB, PSS)", "memory per live instance (KB, PSS)"))
+    fig = make_subplots(rows=1, cols=2, subplot_titles=panel_titles)
     for i, (label, rows) in enumerate(curves.items()):
         n = [r["n"] for r in rows]
         fig.add_trace(go.Scatter(x=n, y=[max(r["total_mb"], 1e-3) for r in rows],
                                  mode="lines+markers", name=label, legendgroup=label,
                                  line_color=colour(i)), row=1, col=1)
-        fig.add_trace(go.Scatter(x=n, y=[r["kb_per_instance"] for r in rows],
+        fig.add_trace(go.Scatter(x=n, y=[max(r["kb_per_instance"], 1e-3) for r in rows],
                                  mode="lines+markers", name=label, legendgroup=label,
                                  showlegend=False, line_color=colour(i)), row=1, col=2)
     fig.update_layout(title=title, **LAYOUT)
-    fig.update_xaxes(type="log", title="live instances N (log scale)")
+    fig.update_xaxes(type="log", title=x_title)
+    return fig
+
+
+def density_figure(curves: Mapping[str, Sequence[Mapping]],
+                   title: str = "Memory as live isolates pile up") -> go.Figure:
+    """Total MB added (log-log) and KB per live instance (from zero), against N."""
+    fig = density_panels(curves, title, ("memory added (MB, PSS)",
+                                         "memory per live instance (KB, PSS)"),
+                         "live instances N (log scale)")
     fig.update_yaxes(type="log", title="MB (log scale)", row=1, col=1)
     fig.update_yaxes(title="KB per instance", rangemode="tozero", row=1, col=2)
     return fig
