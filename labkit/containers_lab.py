@@ -17,7 +17,8 @@ from pathlib import Path
 
 from . import paths
 from .errors import LimitExceeded
-from .measure import check_count, machine_info, time_calls
+from .isolates import density_curve
+from .measure import machine_info, time_calls
 from .sandboxes import availability, open_sandbox
 from .sandboxes.base import Limits, Sandbox
 
@@ -79,22 +80,6 @@ def start_samples(kind: str, calls: int, warmup: int = 3) -> list[float]:
     """Milliseconds for each of `calls` cold calls (a fresh sandbox each), after warm-up."""
     with open_sandbox(kind) as box:
         return time_calls(box.run_standard, calls, warmup).ms.round(4).tolist()
-
-
-def density_curve(box: Sandbox, counts: Iterable[int]) -> list[dict]:
-    """Memory added by n live containers, for each n: total MB and KB per container."""
-    counts = [check_count("count", n, maximum=box.max_live()) for n in counts]
-    rows = []
-    for n in counts:
-        before = box.footprint()
-        started = time.perf_counter()
-        with box.hold(n):
-            up = time.perf_counter() - started
-            during = box.footprint()
-        added = during - before
-        rows.append({"n": n, "total_mb": added.pss / 1e6, "kb_per_instance": added.pss / n / 1e3,
-                     "seconds_to_start": up, "processes": added.processes})
-    return rows
 
 
 # The kinds whose memory curve notebook 04 draws (the others are there for comparison).

@@ -6,6 +6,7 @@ half and the V8 half of the notebook measure the same things the same way.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from .measure import check_count
@@ -16,16 +17,19 @@ def density_curve(box: Sandbox, counts: Iterable[int]) -> list[dict]:
     """Memory added by `n` live instances, for each n: total MB and KB per instance.
 
     Each count is checked against the sandbox's own limit before any instance starts.
+    Works for every kind through the sandbox protocol (notebooks 03 and 04 both use it).
     """
     counts = [check_count("count", n, maximum=box.max_live()) for n in counts]
     rows = []
     for n in counts:
         before = box.footprint()
+        started = time.perf_counter()
         with box.hold(n):
+            up = time.perf_counter() - started
             during = box.footprint()
         added = during - before
-        rows.append({"n": n, "total_mb": added.pss / 1e6,
-                     "kb_per_instance": added.pss / n / 1e3})
+        rows.append({"n": n, "total_mb": added.pss / 1e6, "kb_per_instance": added.pss / n / 1e3,
+                     "seconds_to_start": up, "processes": added.processes})
     return rows
 
 
