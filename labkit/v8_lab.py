@@ -10,13 +10,12 @@ Home notebook: notebooks/03_isolates_up_close.ipynb (Part 2).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from . import paths
+from . import bench, paths
 from .measure import time_calls
 
 # Isolates held at once for the memory curve: enough points for a straight-line fit.
@@ -104,7 +103,7 @@ def recorded(kind: str = "v8", folder: Path | None = None) -> V8Figures | None:
     """The newest recorded bench run in data/recorded/ that measured `kind`, if any."""
     for path in sorted(Path(folder or paths.RECORDED_DIR).glob("bench-*.json"), reverse=True):
         try:
-            results = json.loads(path.read_text())["results"]
+            results = bench.load_recorded(path)
         except (OSError, ValueError, KeyError):
             continue
         for result in results:
