@@ -31,12 +31,15 @@ test: setup
 	$(PY) -m ruff check labkit tests benchmarks
 	$(PY) -m pytest
 
-# For teachers: re-run every notebook top to bottom and save its outputs. Widget state is
-# not stored: each plotly FigureWidget would add its 5 MB JavaScript bundle to the file.
+# For teachers: re-run every notebook top to bottom and save its outputs, then stamp each
+# with the labkit that made them and the kinds that ran (tests/test_stored_outputs.py checks
+# it). Widget state is not stored: each plotly FigureWidget would add its 5 MB JavaScript
+# bundle to the file.
 notebooks: setup
 	$(PY) -m jupyter nbconvert --to notebook --execute --inplace \
 	  --ExecutePreprocessor.store_widget_state=False \
 	  --ExecutePreprocessor.record_timing=False notebooks/*.ipynb
+	$(PY) -m labkit.stamp notebooks/*.ipynb
 
 clean:
 	rm -rf $(VENV) .runtimes

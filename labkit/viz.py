@@ -7,6 +7,8 @@ grouped by the notebook that shows them; add new sections below.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import plotly.graph_objects as go
 
@@ -185,7 +187,7 @@ def measured_vs_published(results: list[dict], key: str, title: str,
         y=[_kind_label(r) for r in measured], x=[r[key] for r in measured], orientation="h",
         name="measured here", marker_color=[PALETTE["sky"] if r.get("recorded")
                                             else PALETTE["blue"] for r in measured],
-        text=[f"{r[key]:,.3g}" for r in measured], textposition="outside",
+        text=[f"{r[key]:,.3g}" for r in measured], textposition="outside", cliponaxis=False,
         hovertemplate="%{y}: %{x:,.4g}<extra>measured</extra>"))
     points = sorted(published_points, key=lambda p: p.value)
     if points:
@@ -194,6 +196,9 @@ def measured_vs_published(results: list[dict], key: str, title: str,
             mode="markers", marker=dict(symbol="diamond", size=12, color=PALETTE["grey"]),
             name="published", customdata=[p.figure.citation() for p in points],
             hovertemplate="%{y}: %{x:,.4g}<br>%{customdata}<extra></extra>"))
+    values = [r[key] for r in measured if r[key] > 0] + [p.value for p in points if p.value > 0]
+    if values:  # one decade below the smallest, room past the largest for its label
+        fig.update_xaxes(range=[math.log10(min(values)) - 1, math.log10(max(values)) + 0.6])
     fig.update_xaxes(type="log")
     return _layout(fig, title, axis, "", height=140 + 28 * (len(measured) + len(points)))
 
@@ -205,10 +210,11 @@ def instances_per_gb(results: list[dict]) -> go.Figure:
     per_gb = [1024 / r["mem_mb_per_instance"] for r in measured]
     fig = go.Figure(go.Bar(y=[_kind_label(r) for r in measured], x=per_gb, orientation="h",
                            marker_color=PALETTE["green"], text=[f"{v:,.0f}" for v in per_gb],
-                           textposition="outside"))
-    fig.update_xaxes(type="log")
+                           textposition="outside", cliponaxis=False))
+    # From 1, so bar lengths compare honestly, with room past the longest bar for its label.
+    fig.update_xaxes(type="log", range=[0, math.log10(max(per_gb, default=1)) + 0.6])
     return _layout(fig, "Live instances that fit in 1 GB of memory", "instances per GB", "",
-                   height=120 + 32 * len(measured))
+                   height=140 + 32 * len(measured))
 
 
 def sessions_per_server(fits) -> go.Figure:

@@ -10,39 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import numpy as np
 import plotly.graph_objects as go
+
+from . import viz_isolates as _isolates
 
 # One palette and layout with notebook 03's figures, so the two notebooks read alike.
 from .viz_isolates import LAYOUT, OKABE_ITO, colour, density_panels  # noqa: F401
 
 
-def _median_label(label: str, median_ms: float) -> str:
-    if median_ms < 1:
-        return f"{label} median {median_ms * 1e3:.0f} µs"
-    return f"{label} median {median_ms:.1f} ms"
-
-
 def start_latency_histogram(samples_ms: Mapping[str, Sequence[float]],
                             title: str = "Start latency of fresh containers") -> go.Figure:
-    """Histogram of per-call cold-call times (ms), log-spaced bins, one trace per label."""
-    all_ms = np.concatenate([np.asarray(v, dtype=float) for v in samples_ms.values()])
-    low, high = np.log10(max(all_ms.min(), 1e-4)), np.log10(all_ms.max())
-    bins = np.logspace(low, high + 1e-9, 60)
-    fig = go.Figure()
-    for i, (label, ms) in enumerate(samples_ms.items()):
-        counts, edges = np.histogram(np.asarray(ms, dtype=float), bins=bins)
-        centres = np.sqrt(edges[:-1] * edges[1:])
-        median = float(np.median(ms))
-        fig.add_trace(go.Bar(x=centres, y=counts, width=np.diff(edges), name=label,
-                             marker_color=colour(i), opacity=0.75))
-        fig.add_vline(x=median, line_dash="dash", line_color=colour(i),
-                      annotation_text=_median_label(label, median))
-    fig.update_layout(title=title, barmode="overlay", bargap=0, **LAYOUT)
-    fig.update_xaxes(type="log",
-                     title="time for one container: create, run fib(20), delete (ms)")
-    fig.update_yaxes(title="containers")
-    return fig
+    """Notebook 03's histogram, worded for containers: one axis for microseconds to seconds."""
+    return _isolates.start_latency_histogram(samples_ms, title, noun="container",
+                                             teardown="delete")
 
 
 def density_figure(curves: Mapping[str, Sequence[Mapping]],

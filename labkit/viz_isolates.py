@@ -28,37 +28,56 @@ def _time_label(ms: float) -> str:
 
 
 def start_latency_histogram(samples_ms: Mapping[str, Sequence[float]],
-                            title: str = "Start latency of fresh isolates") -> go.Figure:
-    """Histogram of per-isolate cold-call times, log-spaced bins, one trace per label.
+                            title: str = "Start latency of fresh isolates",
+                            noun: str = "isolate", teardown: str = "tear down") -> go.Figure:
+    """Histogram of per-call cold-call times, log-spaced bins, one trace per label.
 
     Bins are drawn on log10(ms) with ms tick labels, so microsecond wasm isolates and
-    millisecond V8 isolates or containers fit on one axis.
+    millisecond V8 isolates or containers fit on one axis (plotly's own log axis would put
+    annotations in log units). Each label's bars are its share of its own calls, so 50 V8
+    calls stand as tall as 5,000 wasm calls; hover shows the count.
     """
     logs = {k: np.log10(np.clip(np.asarray(v, dtype=float), 1e-4, None))
             for k, v in samples_ms.items()}
     every = np.concatenate(list(logs.values()))
     edges = np.linspace(np.floor(every.min() * 10) / 10, np.ceil(every.max() * 10) / 10, 61)
+    if edges[-1] - edges[0] < 0.2:  # every sample in one bin: widen to a readable span
+        edges = np.linspace(edges[0] - 0.1, edges[0] + 0.2, 61)
     centres, width = (edges[:-1] + edges[1:]) / 2, edges[1] - edges[0]
     fig = go.Figure()
-    peak = 0
+    peak = 0.0
     for i, (label, values) in enumerate(logs.items()):
         counts, _ = np.histogram(values, bins=edges)
-        peak = max(peak, counts.max())
-        fig.add_trace(go.Bar(x=centres, y=counts, width=width, name=label, opacity=0.75,
+        share = 100 * counts / max(len(values), 1)
+        peak = max(peak, float(share.max()))
+        fig.add_trace(go.Bar(x=centres, y=share, width=width, name=label, opacity=0.75,
                              marker_color=colour(i),
-                             customdata=[_time_label(10**c) for c in centres],
-                             hovertemplate="%{customdata}: %{y} isolates<extra></extra>"))
+                             customdata=np.stack([[_time_label(10**c) for c in centres],
+                                                  counts], axis=-1),
+                             hovertemplate=f"%{{customdata[0]}}: %{{customdata[1]}} {noun}s "
+                                           "(%{y:.1f}%)<extra></extra>"))
     for i, (label, values) in enumerate(logs.items()):
         median = float(np.median(values))
         fig.add_trace(go.Scatter(x=[median, median], y=[0, peak * 1.05], mode="lines",
                                  line=dict(color=colour(i), dash="dash"),
                                  name=f"{label} median {_time_label(10**median)}"))
-    decades = np.arange(np.floor(edges[0]), np.ceil(edges[-1]) + 1)
+    ticks = _log_ticks(edges[0], edges[-1])
     fig.update_layout(title=title, barmode="overlay", bargap=0, **LAYOUT)
-    fig.update_xaxes(title="time for one isolate: create, run fib(20), tear down (log scale)",
-                     tickvals=decades, ticktext=[_time_label(10**d) for d in decades])
-    fig.update_yaxes(title="isolates")
+    fig.update_xaxes(title=f"time for one {noun}: create, run fib(20), {teardown} (log scale)",
+                     range=[edges[0], edges[-1]],
+                     tickvals=ticks, ticktext=[_time_label(10**t) for t in ticks])
+    fig.update_yaxes(title=f"share of each kind's {noun}s (%)", rangemode="tozero")
     return fig
+
+
+def _log_ticks(low: float, high: float) -> list[float]:
+    """Tick positions (log10 ms) inside [low, high]: decades, else 1-2-5, else every digit."""
+    for steps in ((1,), (1, 2, 5), tuple(range(1, 10))):
+        ticks = [np.log10(m) + d for d in range(int(np.floor(low)), int(np.ceil(high)) + 1)
+                 for m in steps if low <= np.log10(m) + d <= high]
+        if len(ticks) >= 3:
+            return ticks
+    return ticks
 
 
 def _log_bars(values: Mapping[str, float], title: str, text: str, y_title: str) -> go.Figure:
