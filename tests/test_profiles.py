@@ -33,11 +33,18 @@ CASES = [
 
 
 def texts(cell) -> list[str]:
-    out = []
+    """A cell's text outputs; a stream's chunks joined (the kernel may split them anywhere)."""
+    out, last_stream = [], None
     for output in cell.get("outputs", []):
-        if "text" in output:
-            out.append(output["text"])
-        elif "text/plain" in output.get("data", {}):
+        if output.get("output_type") == "stream":
+            if last_stream == output.get("name"):
+                out[-1] += output["text"]
+            else:
+                out.append(output["text"])
+            last_stream = output.get("name")
+            continue
+        last_stream = None
+        if "text/plain" in output.get("data", {}):
             out.append(output["data"]["text/plain"])
     return out
 
