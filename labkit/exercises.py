@@ -50,3 +50,42 @@ def check_choice(answer, expected: str, choices: list[str], hint: str) -> Verdic
     if answer == expected:
         return Verdict(True, f"Right: {answer}.")
     return Verdict(False, f"Not yet: {answer!r} is not it. Hint: {hint}")
+
+
+def check_prediction(guess, measured: float, within: float, name: str, why: str) -> Verdict:
+    """Predict-then-measure: right if the guess, written before the live cell ran, is within
+    a factor `within` of what was measured. The measurement is already on screen, so the
+    verdict may name it; `why` explains what sets the value either way."""
+    if within <= 1:
+        raise ValueError(f"within is a factor above 1, got {within!r}")
+    if guess is None or guess is ...:
+        return Verdict(False, f"Not answered yet: replace the ... with your prediction of "
+                              f"{name}, written down before you ran the measurement.")
+    try:
+        value = float(guess)
+    except (TypeError, ValueError):
+        return Verdict(False, f"{name} should be a number, got {guess!r}.")
+    if value <= 0 or measured <= 0:
+        return Verdict(False, f"{name} is a positive number; you predicted {value:,.6g}.")
+    off = max(value / measured, measured / value)
+    if off <= within:
+        return Verdict(True, f"Right: you predicted {value:,.3g}, this machine measured "
+                             f"{measured:,.3g} (within {within:g}x). {why}")
+    direction = "high" if value > measured else "low"
+    return Verdict(False, f"Not this time: you predicted {value:,.3g}, {off:,.1f}x too "
+                          f"{direction} (measured {measured:,.3g}). {why}")
+
+
+def check_explanation(answer, right: str, feedback: dict[str, str]) -> Verdict:
+    """Explain-why as a choice: every option gets its own feedback, right or wrong, so a
+    wrong pick teaches why it is wrong instead of only saying so."""
+    if right not in feedback:
+        raise ValueError(f"the right answer {right!r} must be one of the options")
+    options = list(feedback)
+    if answer is None or answer is ...:
+        return Verdict(False, f"Not answered yet: replace the ... with one of {options}.")
+    if answer not in feedback:
+        return Verdict(False, f"Pick one of {options}, got {answer!r}.")
+    if answer == right:
+        return Verdict(True, f"Right: {feedback[answer]}")
+    return Verdict(False, f"Not this one: {feedback[answer]}")
