@@ -227,8 +227,8 @@ class ScalingExplorer(_Explorer):
 
     def __repr__(self) -> str:
         return (f"ScalingExplorer(workers={self.workers.value:g}M, concurrency="
-                f"{self.concurrency.value / 100:g}, agents_per_worker={self.agents_per_worker.value:g},"
-                f" mode={self.mode.value!r})")
+                f"{self.concurrency.value / 100:g}, "
+                f"agents_per_worker={self.agents_per_worker.value:g}, mode={self.mode.value!r})")
 
 
 # ---------------------------------------------------------------- 05: the fleet you measured
