@@ -13,6 +13,7 @@ change, which is the point.
 from __future__ import annotations
 
 import csv
+import html
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -264,9 +265,10 @@ def _hundred_x(measured):
             f"against a V8 isolate: {parts} (nb05)", ("v8", *speed))
 
 
-def _server_ratio(measured):
+def _server_ratio(measured, session: fleet.Session | None = None):
     """Servers a container fleet needs per server of a V8 fleet (the worst container)."""
-    fits = {k: fleet.fit_kind(measured[k])
+    session = session or fleet.Session()
+    fits = {k: fleet.fit_kind(measured[k], session)
             for k in ("v8", *(r["kind"] for r in _containers(measured)))}
     worst = min((f for k, f in fits.items() if k != "v8"), key=lambda f: f.sessions_per_server)
     v8 = fits["v8"].sessions_per_server
@@ -306,3 +308,46 @@ CHECKS: dict[str, Check] = {
     "container_weight": _container_weight, "hundred_x": _hundred_x, "expensive": _expensive,
     "faster_and_cheaper": _faster_and_cheaper,
 }
+
+
+# ---------------------------------------------------------------- for the notebook
+
+
+def html_table(assessments: list[Assessment]) -> str:
+    """The verdicts as an HTML table: claim, verdict, evidence, caveat."""
+    colours = {"reproduced": "#009E73", "corrected": "#E69F00", "measured: holds": "#0072B2",
+               "measured: does not hold": "#D55E00", "not testable here": "#999999"}
+    rows = []
+    for a in assessments:
+        source = (" (computed, RECORDED run)" if a.recorded else " (computed)") if a.computed \
+            else ""
+        rows.append(
+            f"<tr><td>{a.id}</td><td>{html.escape(a.claim)}</td>"
+            f"<td style='color:{colours[a.verdict]};font-weight:bold'>{a.verdict}</td>"
+            f"<td>{html.escape(a.evidence)}<i>{source}</i></td>"
+            f"<td>{html.escape(a.caveat)}</td></tr>")
+    head = ("<tr><th>#</th><th>the essay says</th><th>verdict</th><th>evidence</th>"
+            "<th>caveat</th></tr>")
+    return f"<table style='text-align:left'>{head}{''.join(rows)}</table>"
+
+
+CHANGES = {
+    "a bigger working set (300 MB per session)": fleet.Session(working_set_mb=300),
+    "a tool call every second": fleet.Session(tool_calls_per_minute=60),
+    "half the CPU per session (2%)": fleet.Session(cpu_share=0.02),
+}
+
+
+def server_ratio_with(results: list[dict], change: str) -> float:
+    """E21's container-to-isolate server ratio after one change to notebook 05's session."""
+    if change not in CHANGES:
+        raise ValueError(f"unknown change {change!r}; valid ones are: {', '.join(CHANGES)}")
+    measured = {r["kind"]: r for r in results if r.get("available")}
+    if "v8" not in measured or not _containers(measured):
+        raise ValueError("needs both V8 isolates and a container in the results")
+    return _server_ratio(measured, CHANGES[change])[0]
+
+
+def changes_that_flip(results: list[dict]) -> list[str]:
+    """The changes after which a container fleet needs at least twice the servers."""
+    return [c for c in CHANGES if server_ratio_with(results, c) >= 2]

@@ -89,3 +89,23 @@ def test_a_bad_row_is_a_clear_error(tmp_path, monkeypatch, row, message):
             claims.claims()
     finally:
         claims.claims.cache_clear()
+
+
+def test_what_flips_e21_is_computed_from_the_fleet_model():
+    # with bare containers only frequent starts of a slow one (podman, 160 ms) make the
+    # container fleet twice the size; runc's 24 ms never does
+    podman = {**BARE, "kind": "podman", "start_ms_p50": 160.0, "mem_mb_per_instance": 0.75}
+    assert claims.changes_that_flip([V8, BARE, podman]) == ["a tool call every second"]
+    assert claims.changes_that_flip([V8, BARE]) == []
+    assert claims.server_ratio_with([V8, BARE], "a bigger working set (300 MB per session)") \
+        == pytest.approx(1.0, abs=0.05)
+    with pytest.raises(ValueError, match="unknown change 'faster wifi'"):
+        claims.server_ratio_with([V8, BARE], "faster wifi")
+    with pytest.raises(ValueError, match="needs both"):
+        claims.changes_that_flip([BARE])
+
+
+def test_html_table_escapes_and_colours_every_verdict():
+    page = claims.html_table(claims.assess([V8, BARE]))
+    assert page.count("<tr>") == 24 and "&#x27;" in page
+    assert "(computed)" in page
