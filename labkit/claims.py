@@ -351,3 +351,8 @@ def server_ratio_with(results: list[dict], change: str) -> float:
 def changes_that_flip(results: list[dict]) -> list[str]:
     """The changes after which a container fleet needs at least twice the servers."""
     return [c for c in CHANGES if server_ratio_with(results, c) >= 2]
+
+
+def change_that_matters_most(results: list[dict]) -> str:
+    """The one change that raises E21's container-to-isolate server ratio the most."""
+    return max(CHANGES, key=lambda change: server_ratio_with(results, change))

@@ -109,3 +109,31 @@ def test_html_table_escapes_and_colours_every_verdict():
     page = claims.html_table(claims.assess([V8, BARE]))
     assert page.count("<tr>") == 24 and "&#x27;" in page
     assert "(computed)" in page
+
+
+def test_the_change_that_matters_most_for_e21_is_frequent_starts():
+    podman = {**BARE, "kind": "podman", "start_ms_p50": 160.0, "mem_mb_per_instance": 0.75}
+    for results in ([V8, BARE], [V8, BARE, podman], [V8, HEAVY]):
+        assert claims.change_that_matters_most(results) == "a tool call every second"
+
+
+@pytest.mark.parametrize("name", ["01_restaurant_vs_personal_chef", "02_the_scaling_math",
+                                  "06_the_essay_claim_by_claim"])
+def test_notebook_exercises_are_self_checked_and_mostly_teach(name):
+    # Issue 15, item 4: at least three exercises, each followed by a check, and at least
+    # half of them predict-then-measure or explain-why rather than arithmetic.
+    import nbformat
+
+    from labkit import paths
+    nb = nbformat.read(paths.PROJECT_ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+    cells = nb.cells
+    exercises = [i for i, c in enumerate(cells)
+                 if c.cell_type == "markdown" and "**Exercise" in c.source]
+    assert len(exercises) >= 3
+    teaching = 0
+    for i in exercises:
+        text = cells[i].source[cells[i].source.index("**Exercise"):]
+        check = next(c for c in cells[i + 1:] if c.cell_type == "code")
+        assert "check_" in check.source and "..." in check.source, text[:60]
+        teaching += "predict" in text.lower() or "explain why" in text.lower()
+    assert teaching * 2 >= len(exercises)
