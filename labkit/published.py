@@ -57,8 +57,9 @@ class Published:
     def measures(self) -> str:
         """What the number measured, in words (shown on the chart's label)."""
         if self.measure == "mem_mb":
-            parts = [self.memory if self.memory != "unstated" else "metric unstated",
-                     "with guest" if self.guest else "guest excluded"]
+            parts = [self.memory if self.memory != "unstated" else "metric unstated"]
+            if not self.guest:
+                parts.append("guest excluded")
         else:
             parts = [self.start]
         if self.scope == "host":
