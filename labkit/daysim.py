@@ -52,6 +52,7 @@ class Day:
     restaurant_utilisation: np.ndarray  # seats in use / seats provisioned
     chef_starts: int                  # instances the personal chefs started in the day
     restaurant_starts: int            # instances the restaurants started in the day
+    session_minutes: float = 20.0     # the assumed mean session length (sets the start rate)
 
     @property
     def peak_users(self) -> int:
@@ -71,7 +72,8 @@ class Day:
                 f"restaurant instances at peak:  {self.peak_restaurant:>9,}\n"
                 f"personal chefs at peak:        {self.peak_chef:>9,}\n"
                 f"instances started in the day:  restaurant {self.restaurant_starts:,}, "
-                f"personal chef {self.chef_starts:,}")
+                f"personal chef {self.chef_starts:,}\n"
+                f"mean session length (assumed): {self.session_minutes:>9g} min")
 
 
 def simulate_day(users: int = 10_000, concurrency: float = 0.15, capacity: int = 500,
@@ -119,6 +121,7 @@ def simulate_day(users: int = 10_000, concurrency: float = 0.15, capacity: int =
         restaurant_utilisation=active_users / (restaurant * capacity),
         chef_starts=int(arrivals[day].sum()) * tasks_per_user,
         restaurant_starts=int(np.clip(restaurant - restaurant_prev, 0, None).sum()),
+        session_minutes=float(session_minutes),
     )
 
 

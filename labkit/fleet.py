@@ -70,6 +70,12 @@ class KindFit:
     cpu_share: float            # work + start-up
     sessions_per_server: float
     binding: str                # "memory", "start-up" or "cpu"
+    recorded: bool = False      # the bench result came from a recording, not this machine
+
+    @property
+    def label(self) -> str:
+        """The kind as tables and charts show it: recorded ones say so."""
+        return f"{self.kind} (RECORDED)" if self.recorded else self.kind
 
 
 def fit_kind(result: dict, session: Session = Session(), server: Server = Server()) -> KindFit:
@@ -77,14 +83,16 @@ def fit_kind(result: dict, session: Session = Session(), server: Server = Server
     startup = result["start_ms_p50"] / 1000 * session.tool_calls_per_minute / 60
     share = session.cpu_share + startup
     memory = scaling.session_memory_mb(result["mem_mb_per_instance"], session.working_set_mb)
+    recorded = bool(result.get("recorded"))
     if share > server.cores:  # not even one session fits: starting sandboxes eats the server
-        return KindFit(result["kind"], memory, startup, share, 0.0, "start-up")
+        return KindFit(result["kind"], memory, startup, share, 0.0, "start-up", recorded)
     fit = scaling.fit_sessions(memory, min(share, 1.0), server.cores, server.memory_gb)
     if fit.binding == "memory":
         binding = "memory"
     else:
         binding = "start-up" if startup > session.cpu_share else "cpu"
-    return KindFit(result["kind"], memory, startup, share, fit.sessions_per_server, binding)
+    return KindFit(result["kind"], memory, startup, share, fit.sessions_per_server, binding,
+                   recorded)
 
 
 @dataclass(frozen=True)
@@ -117,27 +125,117 @@ def server_price_per_hour(server: Server) -> float:
 
 
 # ------------------------------------------------------------- per agent-hour, as a service
+#
+# Monthly free allowances (Lambda's free GB-s, Workers' included CPU-ms and requests) are
+# left out on purpose: at a fleet of millions of sessions they are a rounding error.
 
 
-def lambda_dollars_per_agent_hour(fit: KindFit) -> float:
-    """AWS Lambda bills GB-seconds; CPU comes with memory (1,769 MB = one vCPU)."""
-    gb_second = _numbers(figure("AWS Lambda duration price").value)[0]
-    mb_per_vcpu = _numbers(figure("AWS Lambda memory-to-vCPU").value)[0]
-    billed_mb = max(fit.session_memory_mb, fit.cpu_share * mb_per_vcpu)
-    return billed_mb / 1024 * gb_second * SECONDS_PER_HOUR
+@dataclass(frozen=True)
+class BillLine:
+    """One line of a bill for one agent-hour: what it is, its dollars, in the total or not."""
+
+    item: str
+    dollars: float
+    included: bool
+    why: str
+
+
+@dataclass(frozen=True)
+class Bill:
+    """A service's bill for one active agent-hour, line by line."""
+
+    service: str
+    lines: tuple[BillLine, ...]
+
+    @property
+    def total(self) -> float:
+        """Dollars per agent-hour: the included lines only."""
+        return sum(line.dollars for line in self.lines if line.included)
+
+    def text(self) -> str:
+        """The bill as a notebook prints it: every line, in or out, and why."""
+        rows = [f"{self.service}: ${self.total:.4f} per agent-hour"]
+        for line in self.lines:
+            mark = "in " if line.included else "out"
+            rows.append(f"  [{mark}] {line.item:<34}${line.dollars:>9.4f}  {line.why}")
+        return "\n".join(rows)
+
+
+def _price(metric: str) -> float:
+    return _numbers(figure(metric).value)[0]
+
+
+def lambda_bill(fit: KindFit, session: Session = Session()) -> Bill:
+    """AWS Lambda for one agent session held for an hour, one tool call per fresh invocation.
+
+    Lambda bills the memory configured (128 MB at least, in 1 MB steps) for the whole
+    duration, and CPU comes with memory (1,769 MB = one vCPU); an invocation lasts at most
+    15 minutes, so an hour-long session is at least four invocations, each with a request
+    charge, plus one request per tool call.
+    """
+    gb_second = _price("AWS Lambda duration price")
+    mb_per_vcpu = _price("AWS Lambda memory-to-vCPU")
+    min_mb = _price("AWS Lambda memory range")
+    max_seconds = _price("AWS Lambda maximum timeout")
+    per_million = _price("AWS Lambda request price")
+    needed_mb = max(fit.session_memory_mb, fit.cpu_share * mb_per_vcpu)
+    billed_mb = max(min_mb, math.ceil(needed_mb))
+    chained = math.ceil(SECONDS_PER_HOUR / max_seconds)
+    tool_calls = session.tool_calls_per_minute * 60
+    floor = " (the 128 MB minimum)" if billed_mb == min_mb else ""
+    return Bill("AWS Lambda", (
+        BillLine("duration", billed_mb / 1024 * gb_second * SECONDS_PER_HOUR, True,
+                 f"{billed_mb:,.0f} MB{floor} for 3,600 s"),
+        BillLine("requests", (chained + tool_calls) / 1e6 * per_million, True,
+                 f"{chained} invocations to span an hour (15-minute maximum) "
+                 f"+ {tool_calls:,.0f} tool calls"),
+    ))
+
+
+def workers_bill(fit: KindFit, session: Session = Session(),
+                 include_beta_waived: bool = False) -> Bill:
+    """Cloudflare Workers for one agent session held for an hour.
+
+    Workers bills CPU milliseconds and requests, not memory held; the Agents SDK runs each
+    agent as a Durable Object, billed for duration at 128 MB while it is active. Dynamic
+    Workers add $0.002 per unique Worker loaded per day: shown, but left out of the total
+    while the open beta waives it (include_beta_waived=True counts it), assuming every tool
+    call is new model-written code, the worst case.
+    """
+    del fit  # the same session costs the same on Workers whatever sandbox it would use here
+    cpu_ms = session.cpu_share * SECONDS_PER_HOUR * 1000
+    tool_calls = session.tool_calls_per_minute * 60
+    # Cloudflare's own worked example counts 128 MB as 0.128 GB (552,960 GB-s for 4.32M s)
+    object_gb_seconds = 128 / 1000 * SECONDS_PER_HOUR
+    return Bill("Cloudflare Workers", (
+        BillLine("CPU time", cpu_ms / 1e6 * _price("Workers CPU price"), True,
+                 f"{cpu_ms:,.0f} CPU-ms ({session.cpu_share:.0%} of a CPU)"),
+        BillLine("requests", tool_calls / 1e6 * _price("Workers request price"), True,
+                 f"{tool_calls:,.0f} tool calls"),
+        BillLine("Durable Object duration", object_gb_seconds / 1e6
+                 * _price("Durable Objects duration price"), True,
+                 "the agent's Durable Object, 128 MB for 3,600 s"),
+        BillLine("Dynamic Worker loads", tool_calls * _price("Dynamic Worker load price"),
+                 include_beta_waived,
+                 f"{tool_calls:,.0f} unique Workers x $0.002 if every tool call is new code; "
+                 + ("counted" if include_beta_waived else "waived in the open beta")),
+    ))
+
+
+def lambda_dollars_per_agent_hour(fit: KindFit, session: Session = Session()) -> float:
+    """AWS Lambda's total per agent-hour (see lambda_bill for the lines)."""
+    return lambda_bill(fit, session).total
 
 
 def workers_dollars_per_agent_hour(fit: KindFit, session: Session = Session()) -> float:
-    """Cloudflare Workers bills CPU milliseconds and requests, not memory held."""
-    per_million_cpu_ms = _numbers(figure("Workers CPU price").value)[0]
-    per_million_requests = _numbers(figure("Workers request price").value)[0]
-    cpu_ms = session.cpu_share * SECONDS_PER_HOUR * 1000
-    requests = session.tool_calls_per_minute * 60
-    return cpu_ms / 1e6 * per_million_cpu_ms + requests / 1e6 * per_million_requests
+    """Cloudflare Workers' total per agent-hour, beta-waived lines left out (see workers_bill)."""
+    return workers_bill(fit, session).total
 
 
 def price_sources() -> list[str]:
     """Citations for every price this module uses."""
     rows = ("EC2 m7g.large", "AWS Lambda duration price", "AWS Lambda memory-to-vCPU",
-            "Workers CPU price", "Workers request price")
+            "AWS Lambda memory range", "AWS Lambda maximum timeout", "AWS Lambda request price",
+            "Workers CPU price", "Workers request price", "Durable Objects duration price",
+            "Dynamic Worker load price")
     return [f"{figure(r).metric}: {figure(r).citation()}" for r in rows]

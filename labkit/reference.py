@@ -1,7 +1,9 @@
 """Published figures the lab compares its measurements with, each with its source.
 
 They live in data/reference_figures.csv (metric, value, unit, system, source, url, year,
-quote), so a notebook never shows a published number without its title, URL and year.
+quote, measures), so a notebook never shows a published number without its title, URL and
+year. `measures` says what a sandbox figure measured (start: cold / warm / pooled; memory:
+RSS / PSS; guest included or excluded; scope), so charts set only like beside like.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class Figure:
     url: str
     year: str
     quote: str
+    measures: str = ""
 
     def citation(self) -> str:
         """'title (year), url': how a notebook credits the figure."""

@@ -29,8 +29,13 @@ MB_PER_GB = 1024  # memory sizes are binary: 1 GB here means 1 GiB, as cloud ser
 
 
 def _as_array(name: str, value) -> np.ndarray:
+    if isinstance(value, (str, bytes, bool, np.bool_)) or (
+            isinstance(value, np.ndarray) and value.dtype.kind not in "iuf"):
+        raise ValueError(f"{name} must be a number or an array of numbers, got {value!r}")
     try:
         array = np.asarray(value, dtype=float)
+    except OverflowError:
+        raise ValueError(f"{name} must be finite, got a number too large for a float") from None
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a number or an array of numbers, got {value!r}") from None
     if np.isnan(array).any():
@@ -96,6 +101,12 @@ class Scenario:
             raise ValueError(f"field shapes do not broadcast together: {shapes}") from None
         for name, array in arrays.items():
             object.__setattr__(self, name, _out(array))
+        with np.errstate(over="ignore"):
+            totals = {"sessions": self.sessions, "cpus": self.cpus, "memory_gb": self.memory_gb}
+        for name, total in totals.items():
+            if not np.all(np.isfinite(total)):
+                raise ValueError(f"inputs too large: {name} overflows a float; "
+                                 "use smaller workers or agents_per_worker")
 
     @classmethod
     def from_needs(cls, workers, concurrency, agents_per_worker=1.0, *,
@@ -122,7 +133,11 @@ class Scenario:
 
     @property
     def cpus(self):
-        """CPUs (vCPUs) the sessions need: sessions / sessions per CPU."""
+        """CPUs the sessions need: sessions / sessions per CPU.
+
+        A "CPU" here is one vCPU (a hardware thread), the unit clouds rent; the essay's
+        "server CPU" is read that way. If it meant a socket, see `socket_reading`.
+        """
         return _out(np.divide(self.sessions, self.sessions_per_cpu))
 
     @property
@@ -297,17 +312,41 @@ class Range:
     why: str
 
 
+# The lab's own container case (notebook 02, step 3): a 300 MB sandbox plus a 10 MB working
+# set at the essay's 4% of a CPU on a 2-vCPU, 8 GiB server is memory-bound at 13 per vCPU.
+CONTAINER_SESSION_MB = 310.0
+ESSAY_CPU_SHARE = 0.04
+
+
+def us_bls_professional_workers() -> float:
+    """The BLS 'management, professional, and related' total: the sum of its ten groups."""
+    return _numbers(reference.figure("BLS 'management, professional, and related'").value)[0] * 1e6
+
+
+def container_sessions_per_cpu() -> float:
+    """Sessions per vCPU for the lab's container-sized session (memory binds)."""
+    return float(fit_sessions(CONTAINER_SESSION_MB, ESSAY_CPU_SHARE).sessions_per_cpu)
+
+
 def default_ranges() -> dict[str, Range]:
-    """Plausible ranges for the essay's four assumptions; each end says where it comes from."""
+    """Plausible ranges for the essay's four assumptions; each end says where it comes from.
+
+    Workers start at the BLS 'management, professional, and related' total (~70.3M, the sum
+    of its ten occupation groups); sessions per CPU start at the lab's own container case
+    (13 per vCPU), so the tornado covers sessions the essay's 25-50 leaves out.
+    """
     claim = essay_claim()
-    low_cpu, high_cpu = claim.sessions_per_cpu
+    _, high_cpu = claim.sessions_per_cpu
+    low_workers = us_bls_professional_workers()
+    low_cpu = container_sessions_per_cpu()
     return {
-        "workers": Range(93e6, 161e6, "93M US professional workers (BLS via AFL-CIO DPE) to "
-                                      "~161M, all US employment"),
+        "workers": Range(low_workers, 161e6, f"{low_workers / 1e6:.1f}M BLS 'management, "
+                         "professional, and related' workers to ~161M, all US employment"),
         "concurrency": Range(0.05, 0.24, "an assumed quiet 5% to the 24% the essay's 24M implies"),
         "agents_per_worker": Range(1.0, 2.0, "84% of coding-agent users run 1-2 at a time "
-                                             "(Jellyfish Research)"),
-        "sessions_per_cpu": Range(low_cpu, high_cpu, "the essay's 25-50 per CPU (no source given)"),
+                                             "(Jellyfish Research; developers only)"),
+        "sessions_per_cpu": Range(low_cpu, high_cpu, f"{low_cpu:g} per vCPU (the lab's 300 MB "
+                                  f"container session, memory-bound) to the essay's {high_cpu:g}"),
     }
 
 
@@ -372,15 +411,17 @@ class Uncertain:
 
 
 def default_uncertainty() -> dict[str, Uncertain]:
-    """The essay's assumptions as distributions, over the ranges of default_ranges()."""
+    """The essay's assumptions as distributions, over the ranges of default_ranges(), except
+    sessions per CPU, which stays at the essay's own 25-50: the Monte Carlo asks how sure the
+    essay's sum is on its own density; the tornado shows what a container density does."""
     r = default_ranges()
+    low_cpu, high_cpu = essay_claim().sessions_per_cpu
     return {
         "workers": Uncertain("uniform", (r["workers"].low, r["workers"].high)),
         "concurrency": Uncertain("triangular", (r["concurrency"].low, 0.15,
                                                 r["concurrency"].high)),
         "agents_per_worker": Uncertain("triangular", (1.0, 1.0, r["agents_per_worker"].high)),
-        "sessions_per_cpu": Uncertain("uniform", (r["sessions_per_cpu"].low,
-                                                  r["sessions_per_cpu"].high)),
+        "sessions_per_cpu": Uncertain("uniform", (low_cpu, high_cpu)),
     }
 
 
@@ -399,12 +440,16 @@ class MonteCarlo:
         return float(np.mean((self.samples >= low) & (self.samples <= high)))
 
 
+MAX_SAMPLES = 20_000_000  # about 1 GB of float arrays at most
+
+
 def monte_carlo(n: int = 1_000_000, seed: int = 2026,
                 uncertainty: dict[str, Uncertain] | None = None,
                 output: str = "cpus") -> MonteCarlo:
     """Draw every uncertain assumption n times (seeded: same seed, same numbers)."""
-    if not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a whole number of samples, 1 or more, got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_SAMPLES:
+        raise ValueError(f"n must be a whole number of samples from 1 to {MAX_SAMPLES:,} "
+                         f"(each sample holds a few arrays of 8-byte floats), got {n!r}")
     _check_output(output)
     uncertainty = uncertainty if uncertainty is not None else default_uncertainty()
     rng = np.random.default_rng(seed)
@@ -421,3 +466,95 @@ def round_sig(x: float, digits: int = 3) -> float:
     if x == 0 or not math.isfinite(x):
         return x
     return round(x, digits - 1 - math.floor(math.log10(abs(x))))
+
+
+# ---------------------------------------------------------------- average vs peak
+
+PEAK_TO_AVERAGE = 2.5  # notebook 01's working day: the busiest minute is 2.5x the average
+
+
+def at_peak(scenario: Scenario, peak_to_average: float = PEAK_TO_AVERAGE) -> Scenario:
+    """The same scenario at the daily peak, reading its concurrency as the daily average.
+
+    Notebook 01 reads the essay's 15% as an average; a fleet must be sized for the peak.
+    """
+    ratio = _as_array("peak_to_average", peak_to_average)
+    _check("peak_to_average", ratio, ratio < 1, "1 or more")
+    peak = np.multiply(scenario.concurrency, ratio)
+    _check("concurrency x peak_to_average", peak, peak > 1,
+           "at most 1 (more users active than exist)")
+    return _replace(scenario, concurrency=_out(peak))
+
+
+# ---------------------------------------------------------------- starts per second
+
+
+def session_starts_per_second(sessions, session_minutes):
+    """Little's law (L = lambda W): sessions held at once / mean session length = starts/s."""
+    length = _as_array("session_minutes", session_minutes)
+    _check("session_minutes", length, length <= 0, "more than 0")
+    return _out(np.divide(sessions, length * 60))
+
+
+def sandbox_starts_per_second(sessions, tool_calls_per_minute):
+    """Fresh sandboxes per second if every tool call of every session gets its own."""
+    rate = _as_array("tool_calls_per_minute", tool_calls_per_minute)
+    _check("tool_calls_per_minute", rate, rate < 0, "0 or more")
+    return _out(np.multiply(sessions, rate / 60))
+
+
+# ---------------------------------------------------------------- physical servers and power
+
+
+@dataclass(frozen=True)
+class ServerShape:
+    """A physical server: hardware threads (= vCPUs), CPU power, and the reference row."""
+
+    name: str
+    vcpus: float
+    cpu_watts: float
+    citation: str
+
+
+def server_shapes() -> tuple[ServerShape, ...]:
+    """A big and a small physical server, read from data/reference_figures.csv."""
+    shapes = []
+    for metric, name in (("Dual-socket AMD EPYC 9654", "2 x AMD EPYC 9654 (384 vCPUs)"),
+                         ("AWS Graviton3 server", "1 x AWS Graviton3 (64 vCPUs)")):
+        fig = reference.figure(metric)
+        vcpus, watts = _numbers(fig.value)[:2]
+        shapes.append(ServerShape(name, vcpus, watts, fig.citation()))
+    return tuple(shapes)
+
+
+def us_data_centre_watts() -> tuple[float, str]:
+    """Average power drawn by all US data centres (annual energy / hours in a year)."""
+    fig = reference.figure("US data centre electricity")
+    twh = _numbers(fig.value)[0]
+    return twh * 1e12 / (365 * 24), fig.citation()
+
+
+@dataclass(frozen=True)
+class Physical:
+    """vCPUs turned into physical servers, their CPU power, and a share of US data centres."""
+
+    shape: ServerShape
+    servers: float
+    cpu_megawatts: float
+    share_of_us_data_centres: float
+
+
+def physical(vcpus, shape: ServerShape) -> Physical:
+    """Whole servers of this shape for `vcpus`, with CPU power only (a floor: memory, disks,
+    fans and cooling add to it)."""
+    cpus = float(_as_array("vcpus", vcpus))
+    _check("vcpus", np.asarray(cpus), np.asarray(cpus < 0), "0 or more")
+    servers = math.ceil(cpus / shape.vcpus * (1 - 1e-12))
+    watts = servers * shape.cpu_watts
+    us_watts, _ = us_data_centre_watts()
+    return Physical(shape, servers, watts / 1e6, watts / us_watts)
+
+
+def socket_reading(cpus_stated, cores_per_socket: float = 96.0):
+    """If the essay's "server CPU" meant a socket: the cores those sockets hold."""
+    return _out(np.multiply(cpus_stated, cores_per_socket))

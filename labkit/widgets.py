@@ -60,8 +60,11 @@ class DayExplorer(_Explorer):
         self.seed = seed
         self.users = _slider(w.IntSlider, "users", value=users, min=1_000, max=100_000,
                              step=1_000, readout_format=",d")
-        self.concurrency = _slider(w.FloatSlider, "concurrency (average)", value=concurrency,
-                                   min=0.05, max=0.35, step=0.01, readout_format=".0%")
+        # Percent sliders hold percent values (15, not 0.15) and show them with ".0f": with a
+        # ".0%" readout, typing "15%" into the box was read as 15 and clipped to the maximum.
+        self.concurrency = _slider(w.FloatSlider, "concurrency, average (%)",
+                                   value=100 * concurrency, min=5, max=35, step=1,
+                                   readout_format=".0f")
         self.capacity = _slider(w.IntSlider, "users per shared instance", value=capacity,
                                 min=10, max=2_000, step=10)
         self.peak_to_average = _slider(w.FloatSlider, "peak-to-average", value=peak_to_average,
@@ -78,7 +81,8 @@ class DayExplorer(_Explorer):
         self.last_update_seconds = 0.0
 
     def _simulate(self) -> daysim.Day:
-        return daysim.simulate_day(users=self.users.value, concurrency=self.concurrency.value,
+        return daysim.simulate_day(users=self.users.value,
+                                   concurrency=self.concurrency.value / 100,
                                    capacity=self.capacity.value,
                                    peak_to_average=self.peak_to_average.value, seed=self.seed)
 
@@ -94,7 +98,8 @@ class DayExplorer(_Explorer):
         self._show(day.summary())
 
     def __repr__(self) -> str:
-        return (f"DayExplorer(users={self.users.value:,}, concurrency={self.concurrency.value:g},"
+        return (f"DayExplorer(users={self.users.value:,}, concurrency="
+                f"{self.concurrency.value / 100:g},"
                 f" capacity={self.capacity.value}, peak_to_average="
                 f"{self.peak_to_average.value:g})")
 
@@ -105,6 +110,11 @@ PRESETS = {"US: 100M knowledge workers": 100.0, "World: 1B knowledge workers": 1
 PER_CPU = "sessions per CPU"
 FIRST_PRINCIPLES = "CPU and memory per session"
 _CONCURRENCY_AXIS = np.linspace(0.0, 0.5, 101)
+
+
+def _whole(sessions: float) -> float:
+    """Whole sessions, rounded down (with fit_sessions' tolerance for 99.999... = 100)."""
+    return float(np.floor(sessions * (1 + 1e-12)))
 
 
 def _dollars(amount: float) -> str:
@@ -125,8 +135,8 @@ class ScalingExplorer(_Explorer):
         self.workers = _slider(w.FloatSlider, "knowledge workers (millions)",
                                value=workers_millions, min=10, max=1_500, step=10,
                                readout_format=",.0f")
-        self.concurrency = _slider(w.FloatSlider, "concurrency", value=concurrency,
-                                   min=0.01, max=0.5, step=0.01, readout_format=".0%")
+        self.concurrency = _slider(w.FloatSlider, "concurrency (%)", value=100 * concurrency,
+                                   min=1, max=50, step=1, readout_format=".0f")
         self.agents_per_worker = _slider(w.FloatSlider, "agents per worker",
                                          value=agents_per_worker, min=1, max=5, step=0.5)
         self.mode = w.ToggleButtons(options=[PER_CPU, FIRST_PRINCIPLES], value=PER_CPU,
@@ -156,7 +166,7 @@ class ScalingExplorer(_Explorer):
 
     def scenario(self, concurrency=None) -> scaling.Scenario:
         """The scenario the controls describe (concurrency may be overridden by an array)."""
-        c = self.concurrency.value if concurrency is None else concurrency
+        c = self.concurrency.value / 100 if concurrency is None else concurrency
         workers = self.workers.value * 1e6
         if self.mode.value == PER_CPU:
             return scaling.Scenario(workers, c, self.agents_per_worker.value,
@@ -181,15 +191,18 @@ class ScalingExplorer(_Explorer):
                  "(m7g.large on demand)"]
         if self.mode.value == FIRST_PRINCIPLES:
             fit = self.fit()
-            lines.append(f"per server: CPU allows {fit.cpu_bound:,.0f}, memory allows "
-                         f"{fit.memory_bound:,.0f} -> {fit.sessions_per_server:,.0f} sessions "
+            # whole sessions, rounded down as fit_sessions does: 26.4 fits 26, never "26 -> 25"
+            lines.append(f"per server: CPU allows {_whole(fit.cpu_bound):,.0f}, memory allows "
+                         f"{_whole(fit.memory_bound):,.0f} -> {fit.sessions_per_server:,.0f} "
+                         "sessions "
                          f"({fit.binding} binds), {fit.sessions_per_cpu:g} per CPU")
         return "\n".join(lines)
 
     def _figure(self) -> go.Figure:
         s = self.scenario()
         curve = self.scenario(concurrency=_CONCURRENCY_AXIS).cpus
-        return viz.cpus_vs_concurrency(_CONCURRENCY_AXIS, curve, (self.concurrency.value, s.cpus),
+        return viz.cpus_vs_concurrency(_CONCURRENCY_AXIS, curve,
+                                       (self.concurrency.value / 100, s.cpus),
                                        self.claim.cpus_stated)
 
     def _show_density_controls(self) -> None:
@@ -208,14 +221,14 @@ class ScalingExplorer(_Explorer):
             return
         with self.figure.batch_update():
             self.figure.data[0].y = curve
-            self.figure.data[1].x = [100 * self.concurrency.value]
+            self.figure.data[1].x = [self.concurrency.value]
             self.figure.data[1].y = [s.cpus]
         self._show(self.numbers_text())
 
     def __repr__(self) -> str:
         return (f"ScalingExplorer(workers={self.workers.value:g}M, concurrency="
-                f"{self.concurrency.value:g}, agents_per_worker={self.agents_per_worker.value:g},"
-                f" mode={self.mode.value!r})")
+                f"{self.concurrency.value / 100:g}, "
+                f"agents_per_worker={self.agents_per_worker.value:g}, mode={self.mode.value!r})")
 
 
 # ---------------------------------------------------------------- 05: the fleet you measured
@@ -245,6 +258,7 @@ class FleetExplorer(_Explorer):
                                   max=120, step=1)
         self.numbers = w.HTML()
         self.figure = go.FigureWidget(viz.sessions_per_server(self.fits()))
+        self._label_bars(self.fits())
         controls = [self.cores, self.memory_gb, self.working_set, self.cpu_share,
                     self.tool_calls]
         super().__init__(children=[*controls, self.numbers, self.figure])
@@ -264,25 +278,28 @@ class FleetExplorer(_Explorer):
         return [self._fleet.fit_kind(r, self.session(), self.server()) for r in self.results]
 
     def numbers_text(self) -> str:
-        lines = [f"{'kind':<9}{'per server':>11}  {'binds':<9}{'US servers':>12}"
+        lines = [f"{'kind':<17}{'per server':>11}  {'binds':<9}{'US servers':>12}"
                  f"{'$ per hour':>14}{'$ per agent-hour':>18}"]
         for fit in self.fits():
             us = self._fleet.fleet(fit, self.sessions, self.server())
-            lines.append(f"{fit.kind:<9}{fit.sessions_per_server:>11,.0f}  {fit.binding:<9}"
+            lines.append(f"{fit.label:<17}{fit.sessions_per_server:>11,.0f}  {fit.binding:<9}"
                          f"{us.servers:>12,.0f}{us.dollars_per_hour:>14,.0f}"
                          f"{us.dollars_per_agent_hour:>18.5f}")
         lines.append(f"(US: {self.sessions:,.0f} sessions at once; a server rents as many EC2 "
                      "m7g.large, 2 vCPU and 8 GiB each, as its cores or memory need)")
         return "\n".join(lines)
 
-    def _redraw(self) -> None:
-        fits = self.fits()
+    def _label_bars(self, fits) -> None:
+        """One bar per kind, coloured by what binds; recorded kinds say RECORDED."""
         with self.figure.batch_update():
             for trace, (binding, _) in zip(self.figure.data, viz.BINDING_COLOURS.items(),
                                            strict=True):
                 chosen = [f for f in fits if f.binding == binding]
-                trace.x = [f.kind for f in chosen]
+                trace.x = [f.label for f in chosen]
                 trace.y = [f.sessions_per_server for f in chosen]
+
+    def _redraw(self) -> None:
+        self._label_bars(self.fits())
         self._show(self.numbers_text())
 
     def __repr__(self) -> str:

@@ -58,3 +58,15 @@ def test_restaurants_scale_with_applications_chefs_do_not():
 def test_bad_inputs_name_the_problem(kwargs, name):
     with pytest.raises(ValueError, match=name):
         daysim.simulate_day(**kwargs)
+
+
+def test_the_session_length_is_shown_and_sets_the_start_rate():
+    # Issue 15: "over ten thousand starts a second" rested on a hidden 20-minute session.
+    short = daysim.simulate_day(session_minutes=10, seed=1)
+    long = daysim.simulate_day(session_minutes=20, seed=1)
+    assert "mean session length (assumed):        20 min" in long.summary()
+    assert long.session_minutes == 20
+    # Little's law: the same people held at once with half-length sessions -> twice the starts
+    assert short.chef_starts / long.chef_starts == pytest.approx(2, rel=0.05)
+    per_second = long.chef_starts / 86_400
+    assert per_second == pytest.approx(long.active_users.mean() / (20 * 60), rel=0.05)

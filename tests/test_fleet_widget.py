@@ -53,3 +53,15 @@ def test_more_cores_carry_more_sessions():
 def test_nothing_measured_is_a_clear_error():
     with pytest.raises(ValueError, match="at least one measured"):
         FleetExplorer(RESULTS[2:])
+
+
+def test_recorded_kinds_are_labelled_recorded_in_table_and_chart():
+    # Issue 14: notebook 05's podman rows came from a recording but read as measured here.
+    results = [*RESULTS[:2], {"kind": "podman", "available": True, "recorded": True,
+                              "start_ms_p50": 160.0, "mem_mb_per_instance": 0.3}]
+    explorer = FleetExplorer(results)
+    assert "podman (RECORDED)" in bars(explorer)
+    assert "podman (RECORDED)" in explorer.numbers.value
+    assert "wasm (RECORDED)" not in explorer.numbers.value
+    explorer.working_set.value = 100
+    assert "podman (RECORDED)" in bars(explorer)

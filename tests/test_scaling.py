@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from labkit import scaling
+from labkit.reference import figures
 from labkit.scaling import Scenario, fit_sessions
 
 # ---------------------------------------------------------------- the contract and the essay
@@ -291,3 +292,86 @@ def test_sensitivity_and_monte_carlo_can_report_servers():
 def test_round_sig():
     assert scaling.round_sig(640945.5) == 641000
     assert scaling.round_sig(0.0123456, 2) == 0.012
+
+
+# ---------------------------------------------------------------- issue 16: bad inputs
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"workers": 10**400, "concurrency": 0.1}, "workers must be finite"),
+    ({"workers": "5", "concurrency": 0.1}, "workers must be a number"),
+    ({"workers": True, "concurrency": 0.1}, "workers must be a number"),
+    ({"workers": 1e6, "concurrency": np.array([True])}, "concurrency must be a number"),
+    ({"workers": 1e308, "concurrency": 1, "agents_per_worker": 10}, "too large: sessions"),
+    ({"workers": 1e300, "concurrency": 1, "sessions_per_cpu": 1e-300}, "too large: cpus"),
+])
+def test_bad_or_huge_inputs_are_clear_value_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Scenario(**kwargs)
+
+
+@pytest.mark.parametrize("n", [10**10, True, 0, 2.5])
+def test_monte_carlo_refuses_sample_counts_it_cannot_hold(n):
+    with pytest.raises(ValueError, match="n must be a whole number of samples from 1 to"):
+        scaling.monte_carlo(n=n)
+
+
+# ---------------------------------------------------------------- issue 15: the truth pass
+
+
+def test_workers_range_starts_at_the_bls_group_not_the_mislabelled_93m():
+    workers = scaling.default_ranges()["workers"]
+    assert workers.low == pytest.approx(70.27e6)
+    assert "BLS" in workers.why and "93" not in workers.why
+    # at 70M the US needs 211k-422k vCPUs (review, E6)
+    cpus = Scenario(workers.low, 0.15, sessions_per_cpu=np.array([50.0, 25.0])).cpus
+    assert cpus == pytest.approx([210_810, 421_620])
+    mislabelled = [f for f in figures() if f.value == "93"]
+    assert len(mislabelled) == 1
+    assert "management, professional, and related" not in mislabelled[0].metric
+
+
+def test_tornado_covers_the_labs_own_container_case_and_then_density_matters_most():
+    per_cpu = scaling.default_ranges()["sessions_per_cpu"]
+    container = scaling.fit_sessions(scaling.CONTAINER_SESSION_MB, 0.04).sessions_per_cpu
+    assert per_cpu.low == container == 13
+    assert per_cpu.high == 50
+    swings = scaling.sensitivity(Scenario(100e6, 0.15, sessions_per_cpu=25))
+    assert swings[0].name == "sessions_per_cpu"
+    assert swings[0].width == pytest.approx(15e6 / 13 - 15e6 / 50)
+
+
+def test_fifteen_percent_as_an_average_means_the_peak_fleet_is_two_and_a_half_times():
+    us = Scenario(100e6, 0.15, sessions_per_cpu=np.array([50.0, 25.0]))
+    peak = scaling.at_peak(us)
+    assert peak.sessions == pytest.approx(37.5e6)
+    assert peak.cpus == pytest.approx([750_000, 1_500_000])
+    assert scaling.PEAK_TO_AVERAGE == 2.5
+    with pytest.raises(ValueError, match="at most 1"):
+        scaling.at_peak(Scenario(100e6, 0.5), 2.5)
+    with pytest.raises(ValueError, match="peak_to_average must be 1 or more"):
+        scaling.at_peak(us, 0.5)
+
+
+def test_starts_per_second_link_notebook_01_and_the_essays_millions():
+    # Little's law: 15M sessions held, 20-minute sessions -> 12,500 new sessions a second
+    assert scaling.session_starts_per_second(15e6, 20) == pytest.approx(12_500)
+    # a fresh sandbox for each of 6 tool calls a minute -> 1.5M a second: "millions"
+    assert scaling.sandbox_starts_per_second(15e6, 6) == pytest.approx(1.5e6)
+    with pytest.raises(ValueError, match="session_minutes must be more than 0"):
+        scaling.session_starts_per_second(15e6, 0)
+
+
+def test_vcpus_become_physical_servers_and_a_sliver_of_us_data_centre_power():
+    big, small = scaling.server_shapes()
+    assert (big.vcpus, small.vcpus) == (384, 64)
+    assert scaling.physical(600_000, big).servers == 1563       # 600,000 / 384, rounded up
+    assert scaling.physical(600_000, small).servers == 9375     # 600,000 / 64
+    watts, citation = scaling.us_data_centre_watts()
+    assert watts == pytest.approx(176e12 / 8760) and "http" in citation  # ~20 GW
+    assert scaling.physical(600_000, big).cpu_megawatts == pytest.approx(1563 * 720 / 1e6)
+    assert scaling.physical(600_000, big).share_of_us_data_centres < 1e-4
+
+
+def test_the_socket_reading_of_server_cpu_is_96_times_the_cores():
+    assert scaling.socket_reading(np.array([500e3, 1e6])) == pytest.approx([48e6, 96e6])

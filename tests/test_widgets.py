@@ -1,5 +1,8 @@
 """Headless widget tests: move a control, and the figure's data and the shown numbers change."""
 
+import html
+import re
+
 import numpy as np
 import pytest
 
@@ -22,7 +25,7 @@ def test_scaling_explorer_starts_on_the_essay_inputs(scaling_explorer):
 
 
 @pytest.mark.parametrize("control, value", [
-    ("workers", 160.0), ("concurrency", 0.24), ("agents_per_worker", 2.0),
+    ("workers", 160.0), ("concurrency", 24.0), ("agents_per_worker", 2.0),
     ("sessions_per_cpu", 50.0),
 ])
 def test_each_scaling_slider_updates_numbers_and_figure(scaling_explorer, control, value):
@@ -38,7 +41,7 @@ def test_each_scaling_slider_updates_numbers_and_figure(scaling_explorer, contro
 
 
 def test_numbers_shown_match_the_model(scaling_explorer):
-    scaling_explorer.concurrency.value = 0.24
+    scaling_explorer.concurrency.value = 24
     assert "24,000,000" in scaling_explorer.numbers.value
     assert _y(scaling_explorer.figure.data[1])[0] == pytest.approx(960_000)
 
@@ -74,7 +77,7 @@ def test_day_explorer_updates_both_figures_and_numbers():
     assert f"{explorer.day.peak_chef:,}" in explorer.numbers.value
 
 
-@pytest.mark.parametrize("control, value", [("concurrency", 0.3), ("peak_to_average", 1.2)])
+@pytest.mark.parametrize("control, value", [("concurrency", 30), ("peak_to_average", 1.2)])
 def test_day_explorer_other_sliders(control, value):
     explorer = widgets.DayExplorer()
     before = _y(explorer.instances_figure.data[0])
@@ -85,7 +88,31 @@ def test_day_explorer_other_sliders(control, value):
 def test_updates_are_quick():
     explorer = widgets.ScalingExplorer()
     times = []
-    for value in (0.1, 0.2, 0.3, 0.4, 0.15):
+    for value in (10, 20, 30, 40, 15):
         explorer.concurrency.value = value
         times.append(explorer.last_update_seconds)
     assert np.median(times) < 0.5  # generous; the benchmark reports the real figure (< 50 ms)
+
+
+@pytest.mark.parametrize("make", [widgets.ScalingExplorer, widgets.DayExplorer])
+def test_percent_sliders_take_what_a_reader_types(make):
+    # Issue 14: with a fraction slider and a ".0%" readout, typing "15%" set 35%. A percent
+    # slider holds 15 for 15%, so the typed number is the value.
+    explorer = make()
+    assert "%" not in explorer.concurrency.readout_format
+    assert "(%)" in explorer.concurrency.description
+    explorer.concurrency.value = 20
+    assert "concurrency=0.2," in repr(explorer)
+
+
+def test_first_principles_numbers_agree_with_the_fit(scaling_explorer):
+    # Issue 14: "memory allows 26 -> 25 sessions"; the bounds shown are whole sessions,
+    # rounded down as the fit is, so the smaller bound is always the fit.
+    scaling_explorer.mode.value = widgets.FIRST_PRINCIPLES
+    for memory in (310, 316.2, 331, 1000):
+        scaling_explorer.session_memory.value = memory
+        line = html.unescape(scaling_explorer.numbers.value).splitlines()[-1]
+        cpu, mem, fit = (float(n.replace(",", "")) for n in
+                         re.findall(r"allows ([\d,]+), memory allows ([\d,]+) -> ([\d,]+)",
+                                    line)[0])
+        assert fit == min(cpu, mem), line
