@@ -62,7 +62,7 @@ def main() -> None:
 
     for label, explorer, control, values in (
         ("ScalingExplorer: concurrency slider", widgets.ScalingExplorer(), "concurrency",
-         [0.1, 0.2, 0.3]),
+         [10, 20, 30]),  # percent
         ("ScalingExplorer: memory per session", _first_principles(), "session_memory",
          [10.0, 100.0, 1000.0]),
         ("DayExplorer: users slider", widgets.DayExplorer(), "users",
