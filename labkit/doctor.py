@@ -82,17 +82,12 @@ def format_facts() -> str:
 # Kinds without which the hands-on part cannot run live: the WebAssembly isolates and the
 # process baseline. Every other kind falls back to recorded numbers in the notebooks.
 ESSENTIAL = ("wasm", "process")
-CONTAINER_KINDS = ("runc", "crun", "podman", "docker")
 
 
 def _short_cause(result: Availability) -> str:
     """Why a kind is missing, in a few words for the one-line verdict."""
-    if result.kind in CONTAINER_KINDS:
-        if os.environ.get("LABKIT_NO_CONTAINERS", "").strip().lower() not in ("", "0", "no",
-                                                                               "false"):
-            return "switched off by LABKIT_NO_CONTAINERS"
-        if os.geteuid() != 0:
-            return "no root"
+    if "needs root" in result.reason:
+        return "no root"
     if result.kind == "v8" and "not installed" in result.reason:
         return "no workerd"
     words = result.reason.split(":")[0].split("(")[0].strip()

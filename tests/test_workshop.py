@@ -156,6 +156,22 @@ def test_stated_run_all_rounds_the_quickest_run():
     assert run_all_times.stated_by_notebook(runs) == {"a": 30, "b": 10}
 
 
+def test_every_link_in_the_pack_leads_somewhere():
+    for page in sorted(WORKSHOP.glob("*.md")):
+        text = page.read_text()
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#([^)]+))?\)", text):
+            path, anchor = target
+            if path.startswith(("http://", "https://")):
+                continue
+            resolved = (page.parent / path).resolve()
+            assert resolved.exists(), f"{page.name} links to {path}, which does not exist"
+            if anchor and resolved.suffix == ".md":
+                headings = re.findall(r"^#+ (.+)$", resolved.read_text(), re.MULTILINE)
+                slugs = {re.sub(r"[^\w\- ]", "", h).strip().lower().replace(" ", "-")
+                         for h in headings}
+                assert anchor in slugs, f"{page.name} links to {path}#{anchor}: no such heading"
+
+
 # ---------------------------------------------------------------- the answer key
 
 
@@ -299,28 +315,23 @@ def test_every_answer_in_the_key_passes_its_notebook_self_check(path):
 VERSIONS = {name: "1.0" for name in doctor.PACKAGES}
 
 
-def kinds(*available, reason="needs root here"):
+def kinds(*available, reason="needs root (or a rootless setup) to create namespaces"):
     return [Availability(k, k in available, "" if k in available else reason,
                          "" if k in available else "sudo make lab")
             for k in ("wasm", "v8", "process", "runc", "crun", "podman", "docker")]
 
 
-@pytest.fixture
-def not_root(monkeypatch):
-    monkeypatch.delenv("LABKIT_NO_CONTAINERS", raising=False)
-    monkeypatch.setattr(doctor.os, "geteuid", lambda: 1000)
-
-
-def test_verdict_ready_names_what_runs_live_and_what_is_recorded(not_root):
+def test_verdict_ready_names_what_runs_live_and_what_is_recorded():
     results = kinds("wasm", "process")
     results[1] = Availability("v8", False, "workerd (Cloudflare's open-source Workers runtime) "
                                            "is not installed", "python -m labkit setup v8")
+    results[5] = Availability("podman", False, "podman is not installed", "apt-get install podman")
     assert doctor.verdict(results, VERSIONS) == (
         "READY: wasm, process live; v8 recorded (no workerd); "
-        "runc, crun, podman, docker recorded (no root)")
+        "runc, crun, docker recorded (no root); podman recorded (podman is not installed)")
 
 
-def test_verdict_is_not_ready_without_a_package_or_webassembly(not_root):
+def test_verdict_is_not_ready_without_a_package_or_webassembly():
     missing = {**VERSIONS, "jupyterlab": "missing"}
     assert doctor.verdict(kinds("wasm", "process"), missing) == (
         "NOT READY: missing jupyterlab (fix: make lab)")
