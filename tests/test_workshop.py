@@ -140,8 +140,10 @@ def test_stated_minutes_agree_in_readme_plan_and_notebook(path):
 
 @pytest.mark.parametrize("path", notebook_files(), ids=lambda p: p.stem)
 def test_stated_run_all_time_is_the_measured_one(path):
-    stated = run_all_times.stated_by_notebook(run_all_times.load_runs())
-    assert path.stem in stated, f"{path.stem} never measured: python workshop/run_all_times.py"
+    stated = run_all_times.stated_by_notebook(run_all_times.load_runs(),
+                                              run_all_times.current_fingerprints())
+    assert path.stem in stated, (f"{path.stem} was not measured since its code last changed: "
+                                 "python workshop/run_all_times.py")
     readme = readme_times().get(number(path.stem), (None, None))[1]
     assert header_run_all(path) == readme == stated[path.stem], (
         f"{path.stem}: measured {stated[path.stem]} s, README says {readme}, "
@@ -152,8 +154,11 @@ def test_stated_run_all_rounds_the_quickest_run():
     assert run_all_times.stated_seconds([28.2, 11.4]) == 10
     assert run_all_times.stated_seconds([1.0]) == 5
     assert run_all_times.stated_seconds([23.0, 24.1]) == 25
-    runs = [{"seconds": {"a": 40.0, "b": 12.0}}, {"seconds": {"a": 31.0}}]
+    runs = [{"seconds": {"a": 40.0, "b": 12.0}, "code": {"a": "old", "b": "x"}},
+            {"seconds": {"a": 31.0}, "code": {"a": "new"}}]
     assert run_all_times.stated_by_notebook(runs) == {"a": 30, "b": 10}
+    assert run_all_times.stated_by_notebook(runs, {"a": "old", "b": "x"}) == {"a": 40, "b": 10}
+    assert run_all_times.stated_by_notebook(runs, {"a": "new"}) == {"a": 30}
 
 
 def test_every_link_in_the_pack_leads_somewhere():

@@ -6,8 +6,10 @@ into a temporary folder, so nothing in notebooks/ is saved over. Each call appen
 workshop/run-all-times.json. The time the README and each notebook's header state is
 `stated_seconds()`: the quickest run, rounded to 5 seconds. Other work on the machine can
 only slow a run down, so the quickest is the best estimate for an attendee's own machine;
-every run is kept with its load average, so the spread stays visible.
-tests/test_workshop.py checks that the README and the headers say this figure.
+every run is kept with its load average, so the spread stays visible. Each run also keeps a
+fingerprint of every notebook's code, and only runs of the code as it is now count: after a
+notebook's code changes, measure it again. tests/test_workshop.py checks that the README and
+the headers say this figure.
 
     python workshop/run_all_times.py            # measure every notebook, add a run
     python workshop/run_all_times.py --fresh    # forget earlier runs first
@@ -16,6 +18,7 @@ tests/test_workshop.py checks that the README and the headers say this figure.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -40,13 +43,27 @@ def load_runs(path: Path = RESULTS) -> list[dict]:
     return json.loads(path.read_text())["runs"] if path.exists() else []
 
 
-def stated_by_notebook(runs: list[dict]) -> dict[str, int]:
-    """notebook stem -> stated Run All seconds, over every run that measured it."""
+def fingerprint(notebook: Path) -> str:
+    """A short hash of a notebook's code cells: prose edits keep it, code edits change it."""
+    cells = json.loads(Path(notebook).read_text())["cells"]
+    code = "\n\0".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    return hashlib.sha256(code.encode()).hexdigest()[:16]
+
+
+def stated_by_notebook(runs: list[dict], current: dict[str, str] | None = None
+                       ) -> dict[str, int]:
+    """notebook stem -> stated Run All seconds, over every run that measured it (only runs
+    of the code whose fingerprint is in `current`, when given)."""
     seen: dict[str, list[float]] = {}
     for run in runs:
         for stem, seconds in run["seconds"].items():
-            seen.setdefault(stem, []).append(seconds)
+            if current is None or run.get("code", {}).get(stem) == current.get(stem):
+                seen.setdefault(stem, []).append(seconds)
     return {stem: stated_seconds(values) for stem, values in sorted(seen.items())}
+
+
+def current_fingerprints(folder: Path = NOTEBOOKS) -> dict[str, str]:
+    return {path.stem: fingerprint(path) for path in sorted(Path(folder).glob("*.ipynb"))}
 
 
 def run_all(notebook: Path, out_dir: Path) -> float:
@@ -67,7 +84,8 @@ def measure(notebooks: list[Path]) -> dict:
 
     run = {"when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine_info(),
            "root": os.geteuid() == 0, "verdict": doctor.verdict(doctor.check_all()),
-           "load_before": round(os.getloadavg()[0], 2), "seconds": {}}
+           "load_before": round(os.getloadavg()[0], 2), "seconds": {},
+           "code": {path.stem: fingerprint(path) for path in notebooks}}
     with tempfile.TemporaryDirectory(prefix="run-all-") as out_dir:
         for notebook in notebooks:
             run["seconds"][notebook.stem] = run_all(notebook, Path(out_dir))
@@ -91,7 +109,7 @@ def main(argv=None) -> int:
         print(f"run_all_times: {exc.cmd[-1]} failed: {tail[0]}", file=sys.stderr)
         return 1
     RESULTS.write_text(json.dumps({"runs": runs}, indent=1) + "\n")
-    stated = stated_by_notebook(runs)
+    stated = stated_by_notebook(runs, current_fingerprints())
     print("stated Run All times: " + ", ".join(f"{k[:2]} {v} s" for k, v in stated.items()))
     return 0
 
