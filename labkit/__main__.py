@@ -1,4 +1,4 @@
-"""The command line: `python -m labkit doctor | bench | setup`."""
+"""The command line: `python -m labkit doctor | bench | setup | pool`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from . import bench, doctor, runtimes
+from . import bench, doctor, pool, runtimes
 from .errors import LabkitError
 from .sandboxes import parse_kinds
 
@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     doc = sub.add_parser("doctor", help="which sandbox kinds run here, why not, how to fix")
     doc.add_argument("--json", action="store_true", help="print a JSON list instead")
     doc.add_argument("--kinds", type=_kinds, default=None, help="comma-separated kinds")
+    doc.add_argument("--verdict", action="store_true",
+                     help="one line: READY or NOT READY, and what runs live (pre-workshop check)")
 
     ben = sub.add_parser("bench", help="measure each kind of sandbox in one run")
     ben.add_argument("--kinds", type=_kinds, default=None, help="comma-separated kinds")
@@ -53,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     setup = sub.add_parser("setup", help="install the runtimes the lab uses, where allowed")
     setup.add_argument("parts", nargs="*", default=list(runtimes.SETUP_PARTS),
                        help=f"what to install: {', '.join(runtimes.SETUP_PARTS)} (default: all)")
+    pooled = sub.add_parser("pool", help="pool a room's bench runs into one figure")
+    pooled.add_argument("folder", help="a folder of bench runs (*.json), one per machine")
+    pooled.add_argument("--html", default=None,
+                        help="where to write the figure (default: FOLDER/class-results.html)")
     return parser
 
 
@@ -75,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
             results = doctor.check_all(args.kinds)
             if args.json:
                 print(json.dumps([r.to_dict() for r in results], indent=2))
+            elif args.verdict:
+                print(doctor.verdict(results))
             else:
                 print(doctor.format_facts(), end="\n\n")
                 print(doctor.format_table(results))
@@ -92,6 +100,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(results, indent=2))
             else:
                 _print_bench_table(results)
+            return 0
+        if args.command == "pool":
+            runs = pool.load_folder(args.folder)
+            print(pool.summary(runs))
+            html = pool.write_html(pool.figure(runs), args.html or
+                                   f"{args.folder.rstrip('/')}/class-results.html")
+            print(f"\nfigure: {html}")
             return 0
         if args.command == "setup":
             for line in runtimes.setup(args.parts):

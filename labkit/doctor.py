@@ -75,3 +75,42 @@ def format_facts() -> str:
     items = {**package_versions(), **system_facts()}
     width = max(map(len, items))
     return "\n".join(f"{key:<{width}}  {value}" for key, value in items.items())
+
+
+# ---------------------------------------------------------------- the pre-workshop verdict
+
+# Kinds without which the hands-on part cannot run live: the WebAssembly isolates and the
+# process baseline. Every other kind falls back to recorded numbers in the notebooks.
+ESSENTIAL = ("wasm", "process")
+
+
+def _short_cause(result: Availability) -> str:
+    """Why a kind is missing, in a few words for the one-line verdict."""
+    if "needs root" in result.reason:
+        return "no root"
+    if result.kind == "v8" and "not installed" in result.reason:
+        return "no workerd"
+    words = result.reason.split(":")[0].split("(")[0].strip()
+    return words if len(words) <= 60 else words[:57].rsplit(" ", 1)[0] + "..."
+
+
+def verdict(results: list[Availability], versions: dict | None = None) -> str:
+    """One line a facilitator can collect from each attendee 48 hours before a workshop:
+    'READY: wasm, v8, process live; runc, crun, podman, docker recorded (no root)'."""
+    versions = package_versions() if versions is None else versions
+    missing_packages = [name for name in PACKAGES if versions.get(name) == "missing"]
+    by_kind = {r.kind: r for r in results}
+    broken = [by_kind[k] for k in ESSENTIAL if k in by_kind and not by_kind[k].available]
+    if missing_packages or broken:
+        problems = [f"missing {', '.join(missing_packages)}"] if missing_packages else []
+        problems += [f"{r.kind}: {_short_cause(r)}" for r in broken]
+        fix = "make lab" if missing_packages else (broken[0].fix or "make lab")
+        return f"NOT READY: {'; '.join(problems)} (fix: {fix})"
+    live = [r.kind for r in results if r.available]
+    causes: dict[str, list[str]] = {}
+    for r in results:
+        if not r.available:
+            causes.setdefault(_short_cause(r), []).append(r.kind)
+    parts = [f"{', '.join(live)} live"]
+    parts += [f"{', '.join(kinds)} recorded ({cause})" for cause, kinds in causes.items()]
+    return "READY: " + "; ".join(parts)
