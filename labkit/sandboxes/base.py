@@ -52,6 +52,11 @@ class Limits:
                 raise TypeError(f"Limits.{name} must be a number, got {value!r}")
             if not math.isfinite(value) or value <= 0:
                 raise ValueError(f"Limits.{name} must be a positive number, got {value!r}")
+        # Runtimes read a cap of 0 as "no cap": a fraction must never round down to it.
+        if self.memory_mb < 1:
+            raise ValueError(f"Limits.memory_mb must be at least 1 (MB), got {self.memory_mb!r}")
+        if not isinstance(self.pids, int) and not float(self.pids).is_integer():
+            raise ValueError(f"Limits.pids must be a whole number, got {self.pids!r}")
         if self.memory_mb > 64 * 1024:
             raise ValueError(f"Limits.memory_mb is absurd: {self.memory_mb} MB (at most 65536)")
 

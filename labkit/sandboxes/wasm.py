@@ -284,6 +284,10 @@ class WasmSandbox(Sandbox):
     def open(self) -> None:
         config = wasmtime.Config()
         config.epoch_interruption = True
+        # SIMD off: wasmtime's C API aborts the whole process when asked about a v128 value
+        # type, so a module using v128 must be refused at compile time, cleanly.
+        config.wasm_relaxed_simd = False
+        config.wasm_simd = False
         config.max_wasm_stack = MAX_WASM_STACK
         config.memory_reservation = MEMORY_RESERVATION
         config.memory_guard_size = MEMORY_GUARD
