@@ -295,3 +295,90 @@ def test_workerd_is_recycled_so_cold_calls_cannot_grow_it_for_ever(monkeypatch):
         for _ in range(25):
             box.cold_call()
         assert box.server.pid == second  # a named isolate is never lost to recycling
+
+
+# --- M2 + L3 + L6 on WASI -----------------------------------------------------------------------
+def sleeper(seconds: int) -> str:
+    """A WASI guest that sleeps through poll_oneoff (one relative clock subscription)."""
+    return f'''(module
+  (import "wasi_snapshot_preview1" "poll_oneoff"
+    (func $poll (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (i64.store (i32.const 0) (i64.const 7))
+    (i32.store8 (i32.const 8) (i32.const 0))
+    (i32.store (i32.const 16) (i32.const 1))
+    (i64.store (i32.const 24) (i64.const {seconds * 10**9}))
+    (i32.store (i32.const 300) (call $poll (i32.const 0) (i32.const 100) (i32.const 1)
+                                           (i32.const 200)))))'''
+
+
+def test_a_wasi_sleep_past_the_cap_is_stopped_at_the_cap():
+    with WasmSandbox(Limits(cpu_seconds=0.5)) as box:
+        started = time.monotonic()
+        with pytest.raises(LimitExceeded, match="poll_oneoff") as caught:
+            box.run_wasi(sleeper(3600))
+        assert time.monotonic() - started < 30  # was: blocked for the whole hour
+        one_line(caught.value)
+        assert box.cold_call() == 6765
+
+
+def test_a_short_wasi_sleep_still_sleeps_and_reports_its_event():
+    with WasmSandbox(Limits(cpu_seconds=5)) as box:
+        started = time.monotonic()
+        assert box.run_wasi(sleeper(1)).exit_code == 0
+        assert time.monotonic() - started >= 0.9
+
+
+def test_ctrl_c_stops_a_sleeping_wasi_guest():
+    code = textwrap.dedent(f"""
+        import sys
+        from labkit.sandboxes import Limits
+        from labkit.sandboxes.wasm import WasmSandbox
+        with WasmSandbox(Limits(cpu_seconds=600)) as box:
+            print("ready", flush=True)
+            box.run_wasi({sleeper(3600)!r})
+    """)
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        time.sleep(0.5)
+        child.send_signal(2)
+        child.wait(30)  # was: still alive 5 s after SIGINT
+        assert "KeyboardInterrupt" in child.stderr.read()
+    finally:
+        child.kill()
+        child.wait()
+        child.stdout.close()
+        child.stderr.close()
+
+
+def test_wasi_runtime_errors_are_one_line():
+    """L3: path_open with rights = -1 gave a 3-line error with wasm backtrace frames."""
+    wat = '''(module
+      (import "wasi_snapshot_preview1" "path_open"
+        (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (func (export "_start")
+        (drop (call $open (i32.const 3) (i32.const 0) (i32.const 0) (i32.const 1)
+                          (i32.const 0) (i64.const -1) (i64.const -1) (i32.const 0)
+                          (i32.const 64)))))'''
+    with WasmSandbox() as box:
+        try:
+            box.run_wasi(wat)
+        except (GuestError, LimitExceeded) as exc:
+            assert "backtrace" not in one_line(exc)
+        assert box.cold_call() == 6765
+
+
+def test_no_rust_panic_at_exit_after_run_wasi_without_close():
+    """L6: a panic trace at interpreter exit in 8 of 10 runs."""
+    code = ("from labkit.sandboxes.wasm import WasmSandbox, guest_wat\n"
+            "box = WasmSandbox().__enter__()\n"
+            "print(box.run_wasi(guest_wat('hello_wasi')).stdout.strip())\n")
+    for _ in range(3):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0 and "hello" in done.stdout
+        assert "panicked" not in done.stderr, done.stderr[-400:]
