@@ -382,3 +382,198 @@ def test_no_rust_panic_at_exit_after_run_wasi_without_close():
                               timeout=60)
         assert done.returncode == 0 and "hello" in done.stdout
         assert "panicked" not in done.stderr, done.stderr[-400:]
+
+
+# --- H2, M5, L1, L4, L5, L8 on containers ------------------------------------------------------
+def _oci_available(kind: str) -> bool:
+    from labkit.sandboxes import availability
+    return availability(kind, trial=False).available
+
+
+oci_kinds = pytest.mark.parametrize("kind", [
+    pytest.param(k, marks=pytest.mark.skipif(not _oci_available(k), reason=f"no {k} here"))
+    for k in ("runc", "crun")])
+
+
+@oci_kinds
+def test_a_stdout_flood_is_stopped_at_the_output_cap(kind):
+    """H2: `yes` drove the host Python to 5.7 GiB; now the host keeps at most the cap."""
+    import resource
+
+    from labkit.sandboxes.containers import MAX_OUTPUT_BYTES
+    with open_sandbox(kind) as box:
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        started = time.monotonic()
+        with pytest.raises(LimitExceeded, match="output") as caught:
+            box.run_script("yes xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")
+        one_line(caught.value)
+        assert time.monotonic() - started < 10  # stopped, not left to the wall clock
+        grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024
+        assert grown < 64 * MAX_OUTPUT_BYTES
+        with pytest.raises(LimitExceeded, match="stderr"):
+            box.run_script("yes xxxxxxxx >&2")
+        assert box.run_script("echo ok").stdout == "ok\n"
+        assert not [c for c in box.list_containers() if c.startswith(f"labkit-{os.getpid()}-")]
+
+
+@oci_kinds
+def test_no_user_namespaces_and_a_seccomp_filter_inside(kind):
+    """M5: Seccomp was 0 and `unshare -U` worked inside."""
+    with open_sandbox(kind) as box:
+        status = box.run_script("grep Seccomp: /proc/self/status").stdout
+        assert status.split() == ["Seccomp:", "2"]
+        tried = box.run_script("unshare -U sh -c 'echo in-userns'; echo rc=$?")
+        assert "in-userns" not in tried.stdout and "rc=1" in tried.stdout
+        assert box.cold_call() == 6765
+
+
+@oci_kinds
+def test_exit_codes_cannot_fake_caps(kind):
+    """L1: `exit 137` read as an OOM kill, `level=error` on stderr as a runtime failure."""
+    with open_sandbox(kind) as box:
+        assert box.run_script("exit 137").returncode == 137
+        assert box.run_script("exit 152").returncode == 152
+        faked = box.run_script("echo level=error >&2; exit 1")
+        assert faked.returncode == 1 and "level=error" in faked.stderr
+
+
+@oci_kinds
+def test_a_cpu_spin_is_reported_as_the_cpu_cap_not_memory(kind):
+    with open_sandbox(kind, Limits(cpu_seconds=1)) as box:
+        with pytest.raises(LimitExceeded, match="CPU time"):
+            box.run_script("while :; do :; done")
+
+
+@oci_kinds
+@pytest.mark.parametrize("script", ["echo a\0b", "echo " + "x" * 200_000])
+def test_scripts_a_command_line_cannot_carry_are_refused(kind, script):
+    with open_sandbox(kind) as box, pytest.raises(ValueError) as caught:
+        box.run_script(script)
+    one_line(caught.value)
+
+
+@oci_kinds
+def test_distinct_scripts_keep_a_bounded_number_of_bundles(kind):
+    """L5: 300 distinct scripts kept 300 bundle folders."""
+    from labkit.sandboxes.containers import MAX_SCRIPT_BUNDLES
+    with open_sandbox(kind) as box:
+        for i in range(MAX_SCRIPT_BUNDLES + 8):
+            assert box.run_script(f"echo {i}").stdout == f"{i}\n"
+        bundles = list(box._workdir.glob("bundle-*"))
+        assert len(bundles) <= MAX_SCRIPT_BUNDLES + 2
+
+
+def test_a_reused_pid_does_not_keep_a_dead_labs_leftovers():
+    """L8: owners were matched by pid alone; a name now carries the owner's start time."""
+    from labkit.sandboxes import oci
+    mine = oci.new_container_id()
+    assert not oci.is_leftover(mine)
+    pid, tag = oci.owner_pid(mine), oci.owner_tag().split("-t")[1]
+    # The same pid, started at another time: a previous process that had this pid.
+    assert oci.is_leftover(mine.replace(f"-t{tag}-", f"-t{int(tag) + 1}-"))
+    assert oci.owner_pid(mine) == pid == os.getpid()
+    assert oci.is_leftover(f"{oci.PREFIX}{2**22 + 5}-t1-1")  # no such pid at all
+
+
+def test_leftover_folder_sweep_ignores_other_users_and_symlinks(fake_tmp):
+    from labkit.sandboxes import oci
+    target = fake_tmp / "precious"
+    target.mkdir()
+    (target / "keep").write_text("x")
+    (fake_tmp / f"{oci.BUNDLE_PREFIX}{2**22 + 5}-t1-link").symlink_to(target)
+    dead = fake_tmp / f"{oci.BUNDLE_PREFIX}{2**22 + 5}-t1-dir"
+    dead.mkdir()
+    removed = oci.remove_leftover_folders()
+    assert removed == [dead] and not dead.exists()
+    assert (target / "keep").exists()
+
+
+# --- M4: SIGTERM / SIGHUP clean up like SIGINT; kill -9 is reaped by any next open -----------
+HOLDER = textwrap.dedent("""
+    import sys
+    from labkit.sandboxes import open_sandbox
+    kinds = sys.argv[1].split(",")
+    boxes = [open_sandbox(kind).__enter__() for kind in kinds]
+    holds = [box.hold(3) for box in boxes]
+    for hold in holds:
+        hold.__enter__()
+    servers = [box.server.pid for box in boxes if box.kind == "v8"]
+    containers = [pid for box in boxes if box.kind in ("runc", "crun")
+                  for pid in box._held.values()]
+    print(" ".join(map(str, servers)), "|", " ".join(map(str, containers)), flush=True)
+    sys.stdin.read()
+""")
+
+
+def _start_holder(kinds: list[str]):
+    child = subprocess.Popen([sys.executable, "-c", HOLDER, ",".join(kinds)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    servers, containers = child.stdout.readline().split("|")
+    return child, [int(p) for p in servers.split()], [int(p) for p in containers.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _leftovers(owner: int) -> dict:
+    """Everything of that owner's that labkit could leave: containers, folders, workerds."""
+    from labkit.sandboxes import oci
+    found = {"bundles": list(Path(tempfile.gettempdir()).glob(f"{oci.BUNDLE_PREFIX}{owner}-*"))}
+    for kind, root in (("runc", "/run/runc"), ("crun", "/run/crun")):
+        found[kind] = [p.name for p in Path(root).glob(f"{oci.PREFIX}{owner}-*")] \
+            if Path(root).is_dir() else []
+    found["workerd"] = [run for run in workerd.state_dir().glob("server-*")
+                        if f'"owner_pid": {owner},' in (run / workerd.PIDFILE).read_text()] \
+        if workerd.state_dir().is_dir() else []
+    return {key: value for key, value in found.items() if value}
+
+
+def _kinds_here() -> list[str]:
+    kinds = [k for k in ("runc", "crun") if _oci_available(k)]
+    return kinds + (["v8"] if found.available else [])
+
+
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGHUP"])
+def test_sigterm_and_sighup_leave_nothing_behind(signum):
+    import signal as signals
+    kinds = _kinds_here()
+    if not kinds:
+        pytest.skip("no kind that starts processes runs here")
+    child, servers, containers = _start_holder(kinds)
+    try:
+        child.send_signal(getattr(signals, signum))
+        assert child.wait(60) == -getattr(signals, signum)  # it still dies of the signal
+    finally:
+        child.kill()
+        child.wait()
+        child.stdin.close()
+        child.stdout.close()
+    time.sleep(0.5)
+    assert not [pid for pid in servers + containers if _alive(pid)]
+    assert _leftovers(child.pid) == {}
+
+
+def test_after_kill_9_opening_any_other_kind_reaps_everything():
+    """M4: leftovers stayed until the SAME kind opened again (or doctor ran)."""
+    kinds = _kinds_here()
+    if "runc" not in kinds:
+        pytest.skip("needs runc (the kind reaped by any open)")
+    kinds = [k for k in kinds if k != "crun"]
+    child, servers, containers = _start_holder(kinds)
+    child.kill()
+    child.wait()
+    child.stdin.close()
+    child.stdout.close()
+    assert _leftovers(child.pid)  # something really was left
+    code = ("from labkit.sandboxes.wasm import WasmSandbox\n"
+            "with WasmSandbox() as box: print(box.cold_call())\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.stdout.strip() == "6765", done.stderr[-500:]
+    time.sleep(0.5)
+    assert not [pid for pid in servers + containers if _alive(pid)]
+    assert _leftovers(child.pid) == {}
