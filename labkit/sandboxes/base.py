@@ -30,7 +30,6 @@ from ..errors import GuestError, Unavailable
 from ..measure import Memory, check_count
 from ..workload import STANDARD_N, check_n, expected
 
-
 # Every sandbox inside its `with` block, so a SIGTERM can close them all.
 _open_boxes: weakref.WeakSet = weakref.WeakSet()
 _reaped = False

@@ -31,9 +31,9 @@ Home notebook: notebooks/03_isolates_up_close.ipynb (Part 2).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.client
 import itertools
-import hashlib
 import json
 import select
 import shutil
