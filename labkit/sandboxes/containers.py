@@ -304,6 +304,11 @@ class OciSandbox(ContainerSandbox):
         if not binary or not os.access(binary, os.X_OK):
             raise Unavailable(self.kind, f"no {self.binary} runtime at {binary}",
                               self.install)
+        if self._runtime_arg:  # a binary the caller chose: is it an OCI runtime at all?
+            answer = oci.run_quiet([binary, "--version"])
+            if answer.returncode != 0 or "spec" not in answer.stdout:
+                raise Unavailable(self.kind, f"{binary} is not an OCI runtime (`{binary} "
+                                  "--version` names no OCI spec)", self.install)
         self._binary = binary
         given = oci.given_rootfs(self._rootfs_arg) if self._rootfs_arg is not None else None
         try:  # a failed open must not leak the namespace holder or the temporary folder

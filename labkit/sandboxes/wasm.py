@@ -78,9 +78,12 @@ MAX_SOURCE_BYTES = 16 * 2**20
 # What a WASI guest may print before its output is cut off.
 MAX_OUTPUT_BYTES = 2**20
 
-# Open sandboxes, closed at interpreter exit: a WASI linker left to the interpreter's
-# teardown makes wasmtime's tokio threads panic.
+# Open sandboxes, closed at interpreter exit: WASI output streams dropped during the
+# interpreter's teardown call back into Python from wasmtime's tokio threads, which then
+# panic. So they are dropped at exit first, with a moment for those threads to finish.
 _open_boxes: weakref.WeakSet = weakref.WeakSet()
+_wasi_used = False
+EXIT_SETTLE_SECONDS = 0.2
 # poll_oneoff's sleep, in steps this long, so a KeyboardInterrupt lands within one step.
 SLEEP_STEP = 0.05
 WASI_EINVAL, WASI_EFAULT = 28, 21
@@ -499,6 +502,8 @@ class WasmSandbox(Sandbox):
         compiled = self._compile(source)
         if self._wasi_linker is None:
             self._wasi_linker = self._make_wasi_linker()
+        global _wasi_used
+        _wasi_used = True
         out, err = _CappedOutput(), _CappedOutput()
         wasi = wasmtime.WasiConfig()
         wasi.argv = ["guest", *argv]
@@ -717,3 +722,5 @@ def _close_open_boxes() -> None:
         with contextlib.suppress(Exception):
             box.close()
     gc.collect()
+    if _wasi_used:
+        time.sleep(EXIT_SETTLE_SECONDS)
