@@ -560,9 +560,8 @@ def test_sigterm_and_sighup_leave_nothing_behind(signum):
 def test_after_kill_9_opening_any_other_kind_reaps_everything():
     """M4: leftovers stayed until the SAME kind opened again (or doctor ran)."""
     kinds = _kinds_here()
-    if "runc" not in kinds:
-        pytest.skip("needs runc (the kind reaped by any open)")
-    kinds = [k for k in kinds if k != "crun"]
+    if not kinds:
+        pytest.skip("no kind that starts processes runs here")
     child, servers, containers = _start_holder(kinds)
     child.kill()
     child.wait()

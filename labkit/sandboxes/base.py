@@ -10,7 +10,8 @@ Nor a signal: SIGINT unwinds the `with` blocks (KeyboardInterrupt); SIGTERM and 
 whose default is to end the process at once, are caught while a sandbox is open (unless
 the program set its own handler): every open sandbox is closed, then the signal's default
 action ends the process as it would have. And the first sandbox opened in a process, of any
-kind, first removes what killed labs left (workerd servers, runc containers, bundles).
+kind, first removes what killed labs left (workerd servers, runc and crun containers,
+bundles).
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ def _catch_terminating_signals() -> None:
 
 def reap_leftovers() -> None:
     """Remove what labs killed with SIGKILL left behind, whatever kind they ran: workerd
-    servers, runc containers and bundle folders whose owner is gone. Once per process."""
+    servers, runc and crun containers and bundle folders whose owner is gone. Once per
+    process, at the first open of any kind (runc/crun need root; else nothing to reap)."""
     global _reaped
     if _reaped:
         return
@@ -66,12 +68,16 @@ def reap_leftovers() -> None:
     from .. import workerd
     with contextlib.suppress(Exception):
         workerd.stop_leftovers()
-    with contextlib.suppress(Exception):
-        from .containers import RuncSandbox
-        if RuncSandbox.check().available:
-            box = RuncSandbox()
-            box._command = [RuncSandbox.runtime_binary()]
-            box.remove_leftovers()
+    from .containers import CrunSandbox, RuncSandbox
+    for cls in (RuncSandbox, CrunSandbox):
+        with contextlib.suppress(Exception):
+            if cls.check().available:
+                box = cls()
+                try:  # crun may need its private mount namespace, even to delete
+                    box._command = box._runtime_command(cls.runtime_binary())
+                    box.remove_leftovers()
+                finally:
+                    box.close()
 
 
 @dataclass(frozen=True)
