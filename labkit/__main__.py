@@ -23,6 +23,11 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _warmup(text: str) -> int:
+    """Unmeasured calls: 0 allowed, bounded like --n so a typo cannot run for ever."""
+    return 0 if text.strip() == "0" else _positive_int(text)
+
+
 def _kinds(text: str) -> list[str]:
     try:
         return parse_kinds(text)
@@ -46,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="quick (under a minute) or full (a careful run)")
     ben.add_argument("--n", type=_positive_int, default=None,
                      help="measured cold calls per kind (default: from --size)")
-    ben.add_argument("--warmup", type=int, default=5, help="unmeasured calls first")
+    ben.add_argument("--warmup", type=_warmup, default=5, help="unmeasured calls first")
     ben.add_argument("--live", type=_positive_int, default=None,
                      help="instances held at once to measure memory")
     ben.add_argument("--json", action="store_true", help="print JSON (contract in DESIGN)")

@@ -56,6 +56,9 @@ def system_facts() -> dict:
         "cgroup mode": cgroup_mode(),
         "vm.max_map_count": _read("/proc/sys/vm/max_map_count") or "unknown",
         "in a container": Path("/.dockerenv").exists() or Path("/run/.containerenv").exists(),
+        # Open-source workerd has no hard per-isolate memory cap: say how labkit contains it.
+        "v8 memory cap": "JS heap per isolate; ArrayBuffers and wasm memories only through "
+                         "labkit's cap on all of workerd (stopped and restarted past it)",
     }
 
 

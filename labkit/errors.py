@@ -33,3 +33,15 @@ class GuestError(LabkitError):
     def __init__(self, kind: str, detail: str):
         self.kind, self.detail = kind, detail
         super().__init__(f"{kind}: {detail}")
+
+
+class UnsafeFolder(LabkitError):
+    """A state folder labkit would write to is not private to this user (owner, symlink)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP arrived: unwound like Ctrl-C, so every `with` block cleans up."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(f"stopped by signal {signum}")

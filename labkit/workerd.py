@@ -7,6 +7,11 @@ the host worker answers, and stops it again: at the end of the `with` block, on 
 exception or KeyboardInterrupt, at interpreter exit (atexit), and, on Linux, when the
 Python process that started it dies (a parent-death signal). A workerd whose owner was
 killed anyway is found through the pidfile in its run folder and stopped at the next start.
+
+Only labkit may talk to it: every request must carry a per-run secret (a header the host
+worker checks), written only into the config in the run folder, which sits in a folder
+private to this user (paths.private_dir). Its log is bounded: past LOG_MAX_BYTES the older
+part is dropped with a marker, and `log_tail` reads only the end.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import ctypes
 import http.client
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -32,6 +38,7 @@ from pathlib import Path
 import psutil
 
 from .errors import LabkitError
+from .paths import private_dir
 
 # How long workerd gets to answer its first request (it compiles the host worker first).
 READY_TIMEOUT_S = 15.0
@@ -40,6 +47,13 @@ STOP_GRACE_S = 2.0
 GUEST_FILES = ("v8_host.js", "fib.js")
 CONFIG_TEMPLATE = "v8_config.capnp"
 PIDFILE = "server.json"
+# The header carrying the per-run secret; a request without it gets 403.
+TOKEN_HEADER = "X-Labkit-Token"
+# workerd's log (guest console.log lands there too) is cut back to its last LOG_KEEP_BYTES
+# whenever it passes LOG_MAX_BYTES; log_tail reads at most LOG_TAIL_BYTES from the end.
+LOG_MAX_BYTES = 4 * 2**20
+LOG_KEEP_BYTES = 64 * 2**10
+LOG_TAIL_BYTES = 64 * 2**10
 
 # Strong references: a server dropped without stop() must still be stopped at exit.
 _running: set[WorkerdServer] = set()
@@ -50,10 +64,8 @@ class WorkerdFailed(LabkitError):
 
 
 def state_dir() -> Path:
-    """Where run folders live: one per server, private to this user."""
-    root = Path(tempfile.gettempdir()) / f"labkit-{os.getuid()}" / "workerd"
-    root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return root
+    """Where run folders live: one per server, in a folder private to this user."""
+    return private_dir("workerd")
 
 
 def _process_if(pid: int | None, create_time: float | None) -> psutil.Process | None:
@@ -159,6 +171,8 @@ class WorkerdServer:
         self.run_dir: Path | None = None
         self._socket: socket.socket | None = None
         self._log = None
+        self.token = ""
+        self.log_dropped = 0
 
     # --- life cycle ---------------------------------------------------------------
     @property
@@ -189,11 +203,13 @@ class WorkerdServer:
         if self._socket is None:
             self._socket = _listening_socket()
         self.run_dir = Path(tempfile.mkdtemp(prefix="server-", dir=state_dir()))
+        self.token = secrets.token_hex(16)
         self._write_config(self.run_dir)
         me = psutil.Process()
         record = {"owner_pid": me.pid, "owner_create_time": me.create_time()}
         self._write_pidfile(record)
-        self._log = open(self.run_dir / "workerd.log", "w+b")  # closed in stop()
+        # Append mode: workerd shares the file offset, so cutting the file back is safe.
+        self._log = open(self.run_dir / "workerd.log", "a+b")  # closed in stop()
         fd = self._socket.fileno()
         on_main_thread = threading.current_thread() is threading.main_thread()
         preexec = (_die_with_parent(os.getpid())
@@ -241,14 +257,41 @@ class WorkerdServer:
 
     # --- what it says -------------------------------------------------------------
     def log_tail(self, lines: int = 5) -> str:
-        """The last lines workerd wrote to stderr/stdout (why it failed, usually)."""
+        """The last lines workerd wrote to stderr/stdout (why it failed, usually).
+
+        Reads only the last LOG_TAIL_BYTES: a guest that flooded the log costs nothing here.
+        """
         if self._log is None:
             return ""
-        self._log.flush()
-        self._log.seek(0)
-        text = self._log.read().decode(errors="replace").strip().splitlines()
-        self._log.seek(0, os.SEEK_END)
+        fd = self._log.fileno()
+        size = os.fstat(fd).st_size
+        tail = os.pread(fd, LOG_TAIL_BYTES, max(0, size - LOG_TAIL_BYTES))
+        text = tail.decode(errors="replace").strip().splitlines()
         return "\n".join(text[-lines:])
+
+    def trim_log(self) -> int:
+        """Cut the log back to its last LOG_KEEP_BYTES if it passed LOG_MAX_BYTES.
+
+        Guests' console.log goes to this file; without a bound, one guest fills /tmp.
+        Returns the log's size afterwards.
+        """
+        if self._log is None:
+            return 0
+        fd = self._log.fileno()
+        size = os.fstat(fd).st_size
+        if size <= LOG_MAX_BYTES:
+            return size
+        tail = os.pread(fd, LOG_KEEP_BYTES, size - LOG_KEEP_BYTES)
+        os.ftruncate(fd, 0)
+        self.log_dropped += size - len(tail)
+        marker = (f"[labkit: {self.log_dropped:,} bytes of workerd's log dropped so far; "
+                  f"it keeps at most {LOG_MAX_BYTES:,}]\n").encode()
+        os.write(fd, marker + tail)
+        return os.fstat(fd).st_size
+
+    def headers(self) -> dict:
+        """What every request to this server must carry (its per-run secret)."""
+        return {TOKEN_HEADER: self.token}
 
     def version(self) -> str:
         done = subprocess.run([self.binary, "--version"], capture_output=True, text=True,
@@ -261,7 +304,10 @@ class WorkerdServer:
         for name in GUEST_FILES:
             (run_dir / name).write_text(guests.joinpath(name).read_text())
         template = string.Template(guests.joinpath(CONFIG_TEMPLATE).read_text())
-        (run_dir / "config.capnp").write_text(template.substitute(heap_mb=self.heap_mb))
+        config = template.substitute(heap_mb=self.heap_mb, token=self.token)
+        fd = os.open(run_dir / "config.capnp", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with open(fd, "w") as f:
+            f.write(config)
 
     def _write_pidfile(self, record: dict) -> None:
         path = self.run_dir / PIDFILE
@@ -276,7 +322,7 @@ class WorkerdServer:
                                     f"starting: {self.log_tail() or 'no output'}")
             conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1.0)
             try:
-                conn.request("GET", "/ping")
+                conn.request("GET", "/ping", headers=self.headers())
                 if conn.getresponse().status == 200:
                     return
             except (OSError, http.client.HTTPException):

@@ -18,5 +18,7 @@ const hostWorker :Workerd.Worker = (
   ],
   compatibilityDate = "2025-01-01",
   compatibilityFlags = ["experimental"],
-  bindings = [ (name = "LOADER", workerLoader = (id = "dynamic")) ],
+  # TOKEN: the per-run secret every request must carry (labkit/workerd.py writes it).
+  bindings = [ (name = "LOADER", workerLoader = (id = "dynamic")),
+               (name = "TOKEN", text = "$token") ],
 );

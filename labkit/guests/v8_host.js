@@ -8,6 +8,9 @@
 //   POST /run                  body {"source", "fn", "args", "id"}: the reader's own module;
 //                              a fresh anonymous isolate, or the named isolate `id` if given
 //   POST /hold?prefix=p&count=N  N named isolates created and kept alive until restart
+//
+// Every request must carry the per-run secret in X-Labkit-Token (env.TOKEN), or gets 403:
+// the port is on loopback, but other local users must not run code or read state here.
 import STANDARD from "fib.js";
 
 const COMPATIBILITY_DATE = "2025-01-01";
@@ -83,8 +86,21 @@ function loadFailed(e) {
                          stage: "load" }, { status: 422 });
 }
 
+// Compares every character, so the time taken says nothing about how much matched.
+function sameSecret(given, secret) {
+  if (typeof secret !== "string" || secret.length === 0 || given.length !== secret.length) {
+    return false;
+  }
+  let diff = 0;
+  for (let i = 0; i < secret.length; i++) diff |= given.charCodeAt(i) ^ secret.charCodeAt(i);
+  return diff === 0;
+}
+
 export default {
   async fetch(request, env) {
+    if (!sameSecret(request.headers.get("x-labkit-token") || "", env.TOKEN)) {
+      return new Response("forbidden", { status: 403 });
+    }
     const url = new URL(request.url);
     const params = url.searchParams;
     switch (url.pathname) {

@@ -31,6 +31,10 @@ def parse_kinds(text: str | list[str] | None) -> list[str]:
     """'wasm,v8' -> ['wasm', 'v8']; None -> every kind; an unknown name is an error."""
     if text is None:
         return list(KINDS)
+    if not isinstance(text, (str, list, tuple)) or \
+            not all(isinstance(name, str) for name in ([text] if isinstance(text, str) else text)):
+        raise TypeError(f"a kind is a name such as 'wasm' (one of: {', '.join(KINDS)}), "
+                        f"got {text!r}")
     names = text.split(",") if isinstance(text, str) else list(text)
     names = [name.strip().lower() for name in names if name.strip()]
     if not names:

@@ -19,12 +19,17 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import os
+import resource
+import selectors
 import shutil
 import signal
 import subprocess
 import sys
 import tarfile
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -40,10 +45,19 @@ from .base import Availability, Limits, Sandbox
 # Set to 1 (or a comma list of kinds) to make container kinds report themselves missing:
 # how the notebook and tests show what a machine without containers sees.
 DISABLE_ENV = "LABKIT_NO_CONTAINERS"
-# How long a held container sleeps at most, should everything else fail to stop it.
-HOLD_SECONDS = 3600
+# How long a held container sleeps at most, should everything else fail to stop it
+# (a SIGKILLed lab's held containers end by themselves after this).
+HOLD_SECONDS = 900
 # Wall-clock allowance on top of the CPU cap, for the runtime's own set-up and tear-down.
 SETUP_SECONDS = 10
+# What a guest may write to stdout, and to stderr, per call (as WASI's MAX_OUTPUT_BYTES).
+# The rule: past it, the container is stopped at once and the call raises
+# LimitExceeded("output"); nothing past the cap is ever held in the host.
+MAX_OUTPUT_BYTES = 2**20
+# A run_script script travels as one argv string: Linux refuses one over 128 KiB.
+MAX_SCRIPT_BYTES = 128 * 2**10
+# Bundles of run_script scripts kept (the standard workload's are kept apart).
+MAX_SCRIPT_BUNDLES = 16
 NOT_HERE_FIX = ("on Binder/JupyterHub containers cannot start: the notebooks show "
                 "recorded numbers instead")
 
@@ -76,12 +90,110 @@ class ContainerRun:
     returncode: int
 
 
-def _check_limits_exit(kind: str, returncode: int, stderr: str, limits: Limits) -> None:
-    """Turn the ways the kernel stops a capped container into LimitExceeded."""
+class OutputOverflow(Exception):
+    """A guest wrote more than MAX_OUTPUT_BYTES to one stream (internal)."""
+
+    def __init__(self, stream: str):
+        self.stream = stream
+        super().__init__(stream)
+
+
+def oom_kills() -> int:
+    """The kernel's count of OOM kills since boot (/proc/vmstat), -1 if unknown."""
+    try:
+        with open("/proc/vmstat") as f:
+            for line in f:
+                if line.startswith("oom_kill "):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return -1
+
+
+def children_cpu_seconds() -> float:
+    """CPU time of every finished descendant (a container's init counts, via its runtime)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass
+class CallEvidence:
+    """What the host saw around one call: OOM kills and CPU used, to judge an exit code."""
+
+    oom_before: int
+    cpu_before: float
+
+    @classmethod
+    def now(cls) -> CallEvidence:
+        return cls(oom_kills(), children_cpu_seconds())
+
+    def oom_killed(self) -> bool:
+        return self.oom_before >= 0 and oom_kills() > self.oom_before
+
+    def cpu_used(self) -> float:
+        return children_cpu_seconds() - self.cpu_before
+
+
+def run_capped(command: list[str], timeout: float, cwd: Path | None = None,
+               limit: int = MAX_OUTPUT_BYTES) -> tuple[int, str, str]:
+    """Run a command, reading its stdout and stderr as they come, each up to `limit` bytes.
+
+    Raises OutputOverflow past the cap and subprocess.TimeoutExpired past the timeout; the
+    command is killed either way (the caller removes its container). A guest that floods
+    its output costs the host at most `limit` bytes per stream.
+    """
+    proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=cwd)
+    names = {proc.stdout.fileno(): "stdout", proc.stderr.fileno(): "stderr"}
+    buffers = {fd: bytearray() for fd in names}
+    deadline = time.monotonic() + timeout
+    try:
+        with selectors.DefaultSelector() as selector:
+            for fd in buffers:
+                selector.register(fd, selectors.EVENT_READ)
+            while selector.get_map():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise subprocess.TimeoutExpired(command, timeout)
+                for key, _ in selector.select(min(remaining, 1.0)):
+                    chunk = os.read(key.fd, 65536)
+                    if not chunk:
+                        selector.unregister(key.fd)
+                        continue
+                    buffer = buffers[key.fd]
+                    buffer += chunk
+                    if len(buffer) > limit:
+                        raise OutputOverflow(names[key.fd])
+        returncode = proc.wait(max(0.1, deadline - time.monotonic()))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    out, err = (bytes(buffers[fd]).decode(errors="replace") for fd in names)
+    return returncode, out, err
+
+
+def _check_limits_exit(kind: str, returncode: int, stderr: str, limits: Limits,
+                       evidence: CallEvidence | None = None) -> None:
+    """Turn the ways the kernel stops a capped container into LimitExceeded.
+
+    An exit code alone is the guest's to choose (`exit 137`), so where the host can check,
+    it does: SIGKILL counts as the memory cap only if the kernel recorded an OOM kill
+    during the call (/proc/vmstat), as the CPU cap only if the container used its CPU time
+    (it is its pid namespace's init, so SIGXCPU is ignored and the hard limit's SIGKILL
+    stops it); otherwise the exit code is the guest's own.
+    """
     if returncode == 128 + signal.SIGKILL:
-        raise LimitExceeded(kind, "memory", f"killed by the kernel's OOM killer at its "
-                                            f"cgroup cap of {limits.memory_mb} MB")
-    if returncode == 128 + signal.SIGXCPU:
+        if evidence is None or evidence.oom_killed():
+            raise LimitExceeded(kind, "memory", f"killed by the kernel's OOM killer at its "
+                                                f"cgroup cap of {limits.memory_mb} MB")
+        if evidence.cpu_used() >= 0.5 * limits.cpu_seconds:
+            raise LimitExceeded(kind, "CPU time", f"RLIMIT_CPU of {limits.cpu_seconds} s; "
+                                                  "killed at the hard limit")
+    if returncode == 128 + signal.SIGXCPU and (
+            evidence is None or evidence.cpu_used() >= 0.5 * limits.cpu_seconds):
         raise LimitExceeded(kind, "CPU time", f"RLIMIT_CPU of {limits.cpu_seconds} s")
     if "can't fork" in stderr or "Resource temporarily unavailable" in stderr:
         raise LimitExceeded(kind, "process", f"the cgroup's pids cap of {limits.pids} "
@@ -106,15 +218,25 @@ class ContainerSandbox(Sandbox):
         """
         if not isinstance(script, str) or not script.strip():
             raise ValueError("script must be a non-empty string of shell code")
-        result = self._run(["/bin/sh", "-c", script, "guest", *map(str, args)])
-        _check_limits_exit(self.kind, result.returncode, result.stderr, self.limits)
+        argv = ["/bin/sh", "-c", script, "guest", *map(str, args)]
+        if any("\0" in arg for arg in argv):
+            raise ValueError("script and its arguments must not contain NUL characters "
+                             "(a command line cannot carry them)")
+        size = len(script.encode())
+        if size > MAX_SCRIPT_BYTES:
+            raise ValueError(f"script is {size:,} bytes; a command-line argument holds at "
+                             f"most {MAX_SCRIPT_BYTES:,}")
+        evidence = CallEvidence.now()
+        result = self._run(argv)
+        _check_limits_exit(self.kind, result.returncode, result.stderr, self.limits, evidence)
         self._raise_if_runtime_failed(result)
         return result
 
     def cold_call(self, n: int = STANDARD_N) -> int:
         check_n(n)
+        evidence = CallEvidence.now()
         result = self._run(["/bin/sh", oci.GUEST_PATH, str(n)])
-        _check_limits_exit(self.kind, result.returncode, result.stderr, self.limits)
+        _check_limits_exit(self.kind, result.returncode, result.stderr, self.limits, evidence)
         if result.returncode != 0:
             raise GuestError(self.kind, f"the container exited with {result.returncode}: "
                                         f"{result.stderr.strip()[-300:]}")
@@ -139,7 +261,10 @@ class OciSandbox(ContainerSandbox):
         self._runtime_arg = runtime
         self._workdir: Path | None = None
         self._bundles: dict[tuple, Path] = {}
+        self._script_bundles: OrderedDict[tuple, Path] = OrderedDict()
+        self._bundle_numbers = itertools.count()
         self._held: dict[str, int | None] = {}
+        self._running: str | None = None  # the container of the call under way
 
     # --- availability -------------------------------------------------------------
     @classmethod
@@ -179,6 +304,11 @@ class OciSandbox(ContainerSandbox):
         if not binary or not os.access(binary, os.X_OK):
             raise Unavailable(self.kind, f"no {self.binary} runtime at {binary}",
                               self.install)
+        if self._runtime_arg:  # a binary the caller chose: is it an OCI runtime at all?
+            answer = oci.run_quiet([binary, "--version"])
+            if answer.returncode != 0 or "spec" not in answer.stdout:
+                raise Unavailable(self.kind, f"{binary} is not an OCI runtime (`{binary} "
+                                  "--version` names no OCI spec)", self.install)
         self._binary = binary
         given = oci.given_rootfs(self._rootfs_arg) if self._rootfs_arg is not None else None
         try:  # a failed open must not leak the namespace holder or the temporary folder
@@ -195,11 +325,15 @@ class OciSandbox(ContainerSandbox):
         return [binary]
 
     def close(self) -> None:
+        if self._running is not None:  # closed mid-call (a SIGTERM): that one goes too
+            self._delete(self._running)
+            self._running = None
         self._release()
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
         self._bundles.clear()
+        self._script_bundles.clear()
 
     def list_containers(self) -> list[str]:
         """Names of every labkit container the runtime knows of right now (any owner)."""
@@ -216,15 +350,26 @@ class OciSandbox(ContainerSandbox):
 
     # --- one container --------------------------------------------------------------
     def _bundle(self, args: list[str]) -> Path:
-        """A bundle (config.json) for these arguments, written once and reused."""
+        """A bundle (config.json) for these arguments, written once and reused.
+
+        run_script's bundles (args starting `sh -c`) are kept for the last
+        MAX_SCRIPT_BUNDLES scripts only, so many distinct scripts cannot fill /tmp.
+        """
         key = tuple(args)
-        if key not in self._bundles:
-            if self._workdir is None:
-                raise LabkitError(f"{self.kind}: use the sandbox in a `with` block")
-            config = oci.container_config(self._rootfs, args, self.limits)
-            folder = self._workdir / f"bundle-{len(self._bundles)}"
-            self._bundles[key] = oci.write_bundle(folder, config)
-        return self._bundles[key]
+        cache = self._script_bundles if args[1:2] == ["-c"] else self._bundles
+        if key in cache:
+            if cache is self._script_bundles:
+                cache.move_to_end(key)
+            return cache[key]
+        if self._workdir is None:
+            raise LabkitError(f"{self.kind}: use the sandbox in a `with` block")
+        config = oci.container_config(self._rootfs, args, self.limits)
+        folder = self._workdir / f"bundle-{next(self._bundle_numbers)}"
+        cache[key] = oci.write_bundle(folder, config)
+        if cache is self._script_bundles and len(cache) > MAX_SCRIPT_BUNDLES:
+            _, oldest = cache.popitem(last=False)
+            shutil.rmtree(oldest, ignore_errors=True)
+        return cache[key]
 
     def bundle_for(self, n: int = STANDARD_N) -> Path:
         """The bundle a cold call with this n runs (for comparing with a bare `runc run`)."""
@@ -238,24 +383,40 @@ class OciSandbox(ContainerSandbox):
         bundle = self._bundle(args)
         cid = oci.new_container_id()
         timeout = self.limits.cpu_seconds * 2 + SETUP_SECONDS
+        # The runtime's own errors go to this log, apart from the guest's stderr, so a
+        # guest cannot pass its words off as the runtime's.
+        self._runtime_log = self._workdir / "runtime.log"
+        self._runtime_log.unlink(missing_ok=True)
+        command = [*self._command, "--log", str(self._runtime_log), "--log-format", "json",
+                   "run", "--bundle", str(bundle), cid]
+        self._running = cid
         try:
-            done = subprocess.run([*self._command, "run", "--bundle", str(bundle), cid],
-                                  stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                                  timeout=timeout)
+            returncode, out, err = run_capped(command, timeout)
         except subprocess.TimeoutExpired:
             self._delete(cid)
             raise LimitExceeded(self.kind, "time", f"{timeout:g} s wall clock") from None
-        except BaseException:  # KeyboardInterrupt too: subprocess killed runc, not the box
+        except OutputOverflow as exc:
+            self._delete(cid)
+            raise LimitExceeded(self.kind, "output", f"more than {MAX_OUTPUT_BYTES:,} bytes "
+                                f"written to {exc.stream}; the container was stopped") from None
+        except BaseException:  # KeyboardInterrupt too: run_capped killed runc, not the box
             self._delete(cid)
             raise
-        if done.returncode != 0 and os.path.exists(f"{self.state_root}/{cid}"):
+        finally:
+            self._running = None
+        if returncode != 0 and os.path.exists(f"{self.state_root}/{cid}"):
             self._delete(cid)
-        return ContainerRun(done.stdout, done.stderr, done.returncode)
+        return ContainerRun(out, err, returncode)
 
     def _raise_if_runtime_failed(self, result: ContainerRun) -> None:
-        if result.returncode != 0 and "level=error" in result.stderr:
-            raise LabkitError(f"{self.kind} failed to run the container: "
-                              f"{result.stderr.strip()[-300:]}")
+        if result.returncode == 0:
+            return
+        log = getattr(self, "_runtime_log", None)
+        with contextlib.suppress(OSError):
+            text = log.read_bytes()[-4096:].decode(errors="replace") if log else ""
+            if '"level":"error"' in text or "level=error" in text:
+                raise LabkitError(f"{self.kind} failed to run the container: "
+                                  f"{result.stderr.strip()[-300:]}")
 
     # --- many at once -------------------------------------------------------------
     @contextlib.contextmanager
@@ -498,7 +659,7 @@ class CliSandbox(ContainerSandbox):
                 "--security-opt", "no-new-privileges", "--hostname", oci.HOSTNAME,
                 "--memory", f"{int(self.limits.memory_mb)}m",
                 "--memory-swap", f"{int(self.limits.memory_mb)}m",
-                "--pids-limit", str(int(self.limits.pids)), "--ulimit", f"cpu={cpu}:{cpu}",
+                "--pids-limit", str(int(self.limits.pids)), "--ulimit", f"cpu={cpu}:{cpu + 1}",
                 "--tmpfs", "/tmp:size=8m", *self.run_args]
 
     def _run(self, args: list[str]) -> ContainerRun:
@@ -507,17 +668,20 @@ class CliSandbox(ContainerSandbox):
         try:
             # In the sandbox's own folder: conmon drops an "oom" file in its working
             # directory when a container is OOM-killed; it goes away with the folder.
-            done = subprocess.run([*self._cli(), "run", "--rm", *self._container_args(name),
-                                   self.image, *args], stdin=subprocess.DEVNULL,
-                                  capture_output=True, text=True, timeout=timeout,
-                                  cwd=self._workdir)
+            returncode, out, err = run_capped(
+                [*self._cli(), "run", "--rm", *self._container_args(name), self.image, *args],
+                timeout, cwd=self._workdir)
         except subprocess.TimeoutExpired:
             oci.run_quiet([*self._cli(), "rm", "--force", *self.rm_args, name])
             raise LimitExceeded(self.kind, "time", f"{timeout:g} s wall clock") from None
+        except OutputOverflow as exc:
+            oci.run_quiet([*self._cli(), "rm", "--force", *self.rm_args, name])
+            raise LimitExceeded(self.kind, "output", f"more than {MAX_OUTPUT_BYTES:,} bytes "
+                                f"written to {exc.stream}; the container was stopped") from None
         except BaseException:
             oci.run_quiet([*self._cli(), "rm", "--force", *self.rm_args, name])
             raise
-        return ContainerRun(done.stdout, done.stderr, done.returncode)
+        return ContainerRun(out, err, returncode)
 
     @contextlib.contextmanager
     def hold(self, count: int):

@@ -11,8 +11,10 @@ busybox, the host's /bin, /lib and /usr are bind-mounted read-only instead. One 
 filesystem is shared by every container of a sandbox: it is read-only, so they cannot
 disturb each other.
 
-Names carry the owner's pid (`labkit-<pid>-<n>`), so leftovers of a killed kernel can be
-told apart from another live kernel's containers and removed at the next start.
+Names carry the owner's pid and its start time (`labkit-<pid>-t<start>-<n>`), so leftovers
+of a killed kernel can be told apart from another live kernel's containers, even once the
+pid is reused, and removed at the next start. (Labs in different pid namespaces sharing
+/run/runc cannot see each other's pids: run one lab per pid namespace.)
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import struct
 import subprocess
 import tempfile
@@ -49,9 +52,29 @@ APPLETS = ("sh", "ash", "cat", "echo", "env", "head", "hostname", "id", "ip", "k
 _counter = itertools.count(1)
 
 
+def process_start(pid: int) -> int | None:
+    """When a process started (clock ticks since boot), None if it is gone or unknown.
+
+    With the pid it names one process for good: a reused pid has another start time.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return int(fields[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def owner_tag() -> str:
+    """This process as it appears in names: `<pid>-t<start>` (or `<pid>` if unknown)."""
+    pid = os.getpid()
+    start = process_start(pid)
+    return f"{pid}-t{start}" if start is not None else str(pid)
+
+
 def new_container_id() -> str:
-    """A fresh container id: the labkit prefix, this process's pid, a counter."""
-    return f"{PREFIX}{os.getpid()}-{next(_counter)}"
+    """A fresh container id: the labkit prefix, this process's pid and start, a counter."""
+    return f"{PREFIX}{owner_tag()}-{next(_counter)}"
 
 
 def owner_pid(name: str, prefix: str = PREFIX) -> int | None:
@@ -61,9 +84,18 @@ def owner_pid(name: str, prefix: str = PREFIX) -> int | None:
 
 
 def is_leftover(name: str, prefix: str = PREFIX) -> bool:
-    """True for a labkit name whose owner process is gone (a killed kernel's)."""
+    """True for a labkit name whose owner process is gone (a killed kernel's).
+
+    The owner is the pid AND its start time when the name carries one: a live process
+    that merely reuses the pid does not keep a dead lab's containers alive.
+    """
     pid = owner_pid(name, prefix)
-    if pid is None or pid == os.getpid():
+    if pid is None:
+        return False
+    tagged = re.match(re.escape(prefix) + r"\d+-t(\d+)-", name)
+    if tagged is not None:
+        return process_start(pid) != int(tagged.group(1))
+    if pid == os.getpid():
         return False
     try:
         os.kill(pid, 0)
@@ -75,9 +107,18 @@ def is_leftover(name: str, prefix: str = PREFIX) -> bool:
 
 
 def remove_leftover_folders() -> list[Path]:
-    """Delete temporary bundle folders whose owner process is gone."""
+    """Delete this user's temporary bundle folders whose owner process is gone.
+
+    Only real folders owned by this user: never another user's, never through a symlink.
+    """
     removed = []
     for folder in Path(tempfile.gettempdir()).glob(f"{BUNDLE_PREFIX}*"):
+        try:
+            st = os.lstat(folder)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+            continue
         if is_leftover(folder.name, BUNDLE_PREFIX):
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
@@ -165,6 +206,43 @@ def given_rootfs(path: str | Path) -> RootFS:
     return RootFS(path.resolve(), "given")
 
 
+# System calls a guest never needs and Docker's default seccomp profile also refuses (to a
+# process without capabilities): namespaces (user namespaces above all), mounts, kernel
+# modules and keyrings, BPF, tracing and other processes' memory, clocks, reboot, swap.
+DENIED_SYSCALLS = (
+    "unshare", "setns", "mount", "umount", "umount2", "pivot_root", "chroot",
+    "open_tree", "move_mount", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr",
+    "keyctl", "add_key", "request_key", "bpf", "userfaultfd", "perf_event_open", "ptrace",
+    "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",
+    "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
+    "open_by_handle_at", "name_to_handle_at", "reboot", "swapon", "swapoff", "acct",
+    "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "iopl", "ioperm",
+    "quotactl", "quotactl_fd", "lookup_dcookie", "nfsservctl", "uselib", "sysfs", "_sysctl",
+    "syslog", "vhangup", "fanotify_init", "io_uring_setup", "io_uring_enter",
+    "io_uring_register", "move_pages", "mbind", "set_mempolicy", "get_mempolicy",
+    "personality", "landlock_create_ruleset", "create_module", "get_kernel_syms",
+    "query_module", "vm86", "vm86old", "stime",
+)
+# clone() flags that create namespaces; a clone asking for any of them is refused.
+CLONE_NAMESPACE_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000,
+                         0x20000000, 0x40000000)  # NEWNS CGROUP UTS IPC USER PID NET
+EPERM, ENOSYS = 1, 38
+
+
+def seccomp_profile() -> dict:
+    """The OCI seccomp section: every system call allowed except DENIED_SYSCALLS (EPERM),
+    clone() with a namespace flag (EPERM) and clone3 (ENOSYS, whose flags a filter cannot
+    read; libc then falls back to clone). Like Docker's default in what it refuses, though
+    written as a deny list; a foreign architecture's system calls are killed by the filter.
+    """
+    rules = [{"names": list(DENIED_SYSCALLS), "action": "SCMP_ACT_ERRNO", "errnoRet": EPERM},
+             {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": ENOSYS}]
+    rules += [{"names": ["clone"], "action": "SCMP_ACT_ERRNO", "errnoRet": EPERM,
+               "args": [{"index": 0, "value": flag, "valueTwo": flag,
+                         "op": "SCMP_CMP_MASKED_EQ"}]} for flag in CLONE_NAMESPACE_FLAGS]
+    return {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": rules}
+
+
 def container_config(rootfs: RootFS, args: list[str], limits: Limits) -> dict:
     """The OCI runtime config (spec 1.0) for one container of labkit's kind."""
     cpu = max(1, int(limits.cpu_seconds + 0.999))
@@ -192,6 +270,8 @@ def container_config(rootfs: RootFS, args: list[str], limits: Limits) -> dict:
             "cwd": "/",
             "capabilities": no_caps,
             "rlimits": [
+                # The guest is its pid namespace's init, which ignores SIGXCPU: the hard
+                # limit's SIGKILL stops it (labkit tells that from an OOM kill by evidence).
                 {"type": "RLIMIT_CPU", "hard": cpu, "soft": cpu},
                 {"type": "RLIMIT_NOFILE", "hard": 256, "soft": 256},
                 {"type": "RLIMIT_CORE", "hard": 0, "soft": 0},
@@ -210,6 +290,7 @@ def container_config(rootfs: RootFS, args: list[str], limits: Limits) -> dict:
                 "pids": {"limit": int(limits.pids)},
             },
             "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
+            "seccomp": seccomp_profile(),
             "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
                             "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
                             "/proc/sched_debug", "/proc/scsi", "/sys/firmware"],
@@ -229,7 +310,7 @@ def write_bundle(folder: Path, config: dict) -> Path:
 
 def make_workdir() -> Path:
     """A private temporary folder for one sandbox's bundles, named after this process."""
-    return Path(tempfile.mkdtemp(prefix=f"{BUNDLE_PREFIX}{os.getpid()}-"))
+    return Path(tempfile.mkdtemp(prefix=f"{BUNDLE_PREFIX}{owner_tag()}-"))
 
 
 def cgroup_memory_path(pid: int) -> Path | None:

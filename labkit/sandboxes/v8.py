@@ -13,7 +13,17 @@ whole server, since its isolates share one thread. So labkit enforces a wall-clo
 from outside: a call that takes longer than `Limits.cpu_seconds` raises LimitExceeded and
 labkit restarts workerd. Memory: every isolate's V8 heap is capped at `Limits.memory_mb`
 (`--max-old-space-size`); a guest past it aborts workerd, which labkit reports as
-LimitExceeded and restarts.
+LimitExceeded and restarts. That flag bounds only the JS heap: ArrayBuffers and
+WebAssembly memories live outside it, and open-source workerd has no hard per-isolate
+memory cap. So labkit also caps the whole workerd process: while a call runs and after
+it, labkit reads workerd's resident memory, and past `memory_budget()` (a base for workerd
+itself plus `memory_mb` for each live isolate) it stops workerd, starts a fresh one and
+raises LimitExceeded. Named isolates (`reuse=`) are capped at MAX_NAMED, and workerd is
+recycled every RECYCLE_AFTER calls when no named isolate would be lost (it grows a few KiB
+per new isolate otherwise).
+
+Output: a guest's return value is read up to MAX_RESULT_BYTES (past it: LimitExceeded,
+nothing more is read); its console.log goes to workerd's log, which labkit keeps bounded.
 
 Home notebook: notebooks/03_isolates_up_close.ipynb (Part 2).
 """
@@ -21,10 +31,13 @@ Home notebook: notebooks/03_isolates_up_close.ipynb (Part 2).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.client
 import itertools
 import json
+import select
 import shutil
+import time
 import uuid
 
 import psutil
@@ -41,6 +54,16 @@ MAX_SOURCE_BYTES = 1_000_000
 # Budget for each held isolate when sizing max_live: ~2 MB measured, doubled for safety.
 HOLD_BUDGET_BYTES = 4 * 2**20
 MAX_LIVE = 5_000
+# workerd's own resident memory, with room for its growth between recycles.
+WORKERD_BASE_BYTES = 192 * 2**20
+# Named isolates (`reuse=`) live until workerd restarts; each may hold memory_mb.
+MAX_NAMED = 32
+# Requests after which workerd is replaced, when no named isolate would be lost.
+RECYCLE_AFTER = 2_000
+# A guest's JSON answer larger than this is refused (unread).
+MAX_RESULT_BYTES = 16 * 2**20
+# How often a running call checks workerd's memory and log size.
+POLL_SECONDS = 0.02
 
 
 def _fix_for_missing_workerd() -> str:
@@ -59,6 +82,10 @@ class V8Sandbox(Sandbox):
         self._server: WorkerdServer | None = None
         self._conn: http.client.HTTPConnection | None = None
         self._holds = itertools.count()
+        self._named: dict[str, str] = {}  # name -> digest of the code it was created with
+        self._hold_bytes = 0
+        self._requests = 0
+        self._proc: psutil.Process | None = None
 
     @classmethod
     def check(cls) -> Availability:
@@ -124,13 +151,40 @@ class V8Sandbox(Sandbox):
             raise ValueError(f"function must be a JavaScript name, got {function!r}")
         if reuse is not None and not isinstance(reuse, str):
             raise TypeError(f"reuse must be a name (a string) or None, got {reuse!r}")
+        if not isinstance(args, (list, tuple)):
+            raise TypeError(f"args must be a list or tuple of arguments, got "
+                            f"{type(args).__name__} {args!r:.60}")
         try:
             body = json.dumps({"source": source, "fn": function, "args": list(args),
-                               "id": reuse})
-        except TypeError as exc:
-            raise TypeError(f"args must be JSON values (numbers, strings, lists, dicts): "
-                            f"{exc}") from None
+                               "id": reuse}, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"args must be JSON values (numbers, strings, lists, dicts; not "
+                            f"NaN or infinity): {exc}") from None
+        if reuse is not None:
+            self._claim_name(reuse, source)
         return self._request("POST", "/run", body)
+
+    def _claim_name(self, name: str, source: str) -> None:
+        """A named isolate keeps its first code: refuse new code under the same name, and
+        more than MAX_NAMED names (each keeps its memory until workerd restarts)."""
+        digest = hashlib.sha256(source.encode()).hexdigest()
+        known = self._named.get(name)
+        if known is None:
+            if len(self._named) >= MAX_NAMED:
+                raise ValueError(f"at most {MAX_NAMED} named isolates (reuse=) live at once, "
+                                 "each keeping its memory; call box.restart() to drop them")
+            self._named[name] = digest
+        elif known != digest:
+            raise ValueError(f"the isolate reuse={name!r} already runs other code; an "
+                             "isolate's code cannot change: use a new name, or "
+                             "box.restart() to drop the old one")
+
+    def memory_budget(self) -> int:
+        """Bytes of resident memory workerd may use before labkit stops it: a base for
+        workerd itself, memory_mb per live isolate (the one running, named ones, held ones).
+        """
+        per_isolate = int(self.limits.memory_mb * 2**20)
+        return WORKERD_BASE_BYTES + per_isolate * (1 + len(self._named)) + self._hold_bytes
 
     def call_export(self, source: str, export: str, *args):
         """`run_js` in the shape the wasm sandbox uses: export(*args) in a fresh isolate."""
@@ -145,11 +199,13 @@ class V8Sandbox(Sandbox):
         """
         check_count("count", count, maximum=self.max_live())
         prefix = f"{next(self._holds)}-{uuid.uuid4().hex[:8]}"
+        self._hold_bytes = count * HOLD_BUDGET_BYTES
         try:
             self._request("POST", f"/hold?prefix={prefix}&count={count}",
                           timeout=max(self.limits.cpu_seconds, 5 + 0.05 * count))
             yield [f"hold-{prefix}-{i}" for i in range(count)]
         finally:
+            self._hold_bytes = 0
             self.restart()
 
     def extra_figures(self, n: int = 100) -> dict:
@@ -179,19 +235,23 @@ class V8Sandbox(Sandbox):
     # --- talking to the host worker -----------------------------------------------
     def _request(self, method: str, path: str, body: str | None = None,
                  timeout: float | None = None):
-        """One HTTP call to the host worker; its JSON answer's value, or a labkit error."""
+        """One HTTP call to the host worker; its JSON answer's value, or a labkit error.
+
+        While it waits, it watches workerd's memory and log every POLL_SECONDS.
+        """
         server = self.server
         limit = timeout or self.limits.cpu_seconds
         if self._conn is None:
-            self._conn = http.client.HTTPConnection("127.0.0.1", server.port)
-        self._conn.timeout = limit
-        if self._conn.sock is not None:
-            self._conn.sock.settimeout(limit)
+            self._conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=limit)
+        headers = server.headers()
+        if body:
+            headers["Content-Type"] = "application/json"
         try:
-            self._conn.request(method, path, body=body,
-                               headers={"Content-Type": "application/json"} if body else {})
+            self._conn.request(method, path, body=body, headers=headers)
+            self._wait_for_answer(time.monotonic() + limit)
+            self._conn.sock.settimeout(limit)
             response = self._conn.getresponse()
-            payload = response.read()
+            payload = response.read(MAX_RESULT_BYTES + 1)
         except TimeoutError:
             self.restart(force=True)
             raise LimitExceeded(self.kind, "time",
@@ -202,12 +262,61 @@ class V8Sandbox(Sandbox):
             self._disconnect()
             self._raise_for_crash(exc)
         except BaseException:
-            # KeyboardInterrupt mid-request: the guest may still be running (an endless loop
-            # blocks all of workerd), so start afresh rather than leave the next call stuck.
+            # KeyboardInterrupt mid-request (or a cap labkit enforced): the guest may still
+            # be running (an endless loop blocks all of workerd), so start afresh rather
+            # than leave the next call stuck.
             with contextlib.suppress(Exception):
                 self.restart(force=True)
             raise
+        if len(payload) > MAX_RESULT_BYTES:
+            self._disconnect()
+            raise LimitExceeded(self.kind, "output", f"the answer passed "
+                                f"{MAX_RESULT_BYTES:,} bytes; labkit read no further")
+        self._after_request()
         return self._value(response.status, payload)
+
+    def _wait_for_answer(self, deadline: float) -> None:
+        """Block until the answer starts to arrive, checking workerd's memory and log."""
+        sock = self._conn.sock
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            ready, _, _ = select.select([sock], [], [], min(POLL_SECONDS, remaining))
+            if ready:
+                return
+            self._check_memory()
+            self.server.trim_log()
+
+    def _after_request(self) -> None:
+        """Memory and log checked once more; workerd recycled now and then."""
+        try:
+            self._check_memory()
+        except LimitExceeded:
+            self.restart(force=True)
+            raise
+        self.server.trim_log()
+        self._requests += 1
+        if self._requests >= RECYCLE_AFTER and not self._named and not self._hold_bytes:
+            self.restart()
+
+    def _check_memory(self) -> None:
+        server = self.server
+        try:
+            if self._proc is None or self._proc.pid != server.pid:
+                self._proc = psutil.Process(server.pid)
+            rss = self._proc.memory_info().rss
+        except psutil.Error:
+            return  # it died: the request itself reports why
+        budget = self.memory_budget()
+        if rss > budget:  # the caller restarts workerd
+            raise LimitExceeded(
+                self.kind, "memory",
+                f"workerd held {rss / 2**20:,.0f} MiB, past its budget of "
+                f"{budget / 2**20:,.0f} MiB ({WORKERD_BASE_BYTES // 2**20} MiB + "
+                f"{self.limits.memory_mb:g} MB per live isolate); open-source workerd caps "
+                "only each isolate's JS heap, not its ArrayBuffers or wasm memories, so "
+                "labkit stopped all of workerd and started a fresh one")
 
     def _value(self, status: int, payload: bytes):
         try:
@@ -222,6 +331,9 @@ class V8Sandbox(Sandbox):
         #   at guest.js:1:35": one line, without the preamble, reads better in a notebook.
         error = " ".join(str(answer.get("error", "")).split())
         error = error.removeprefix("Failed to start Worker: ")
+        if "hung" in error:
+            raise GuestError(self.kind, "guest.js never finished: workerd found that its code "
+                                        "hung (a promise that never settles?)")
         if stage == "load":
             raise GuestError(self.kind, f"guest.js did not load in a new isolate: {error}")
         raise GuestError(self.kind, f"guest.js raised {name}: {error}")
@@ -245,6 +357,8 @@ class V8Sandbox(Sandbox):
     def restart(self, force: bool = False) -> None:
         """A fresh workerd on the same port: every isolate the old one held is gone."""
         self._disconnect()
+        self._named.clear()
+        self._requests = 0
         if self._server is not None:
             self._server.restart(force)
 

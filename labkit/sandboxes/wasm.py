@@ -5,7 +5,8 @@ opens; each call gets its own Store and Instance (a personal chef with a private
 linear memory), runs, and is thrown away. The guest can touch nothing but its own memory
 and what the host hands it: `cold_call` and `call_export` grant no imports at all,
 `run_wasi` grants WASI with no pre-opened directories and no sockets, so no host files and
-no network.
+no network. WASI's one blocking call, `poll_oneoff` (sleep), is labkit's own: it sleeps at
+most until the call's time cap, in short steps so Ctrl-C still works, then stops the guest.
 
 Caps, all set per Store: CPU time by epoch interruption (a ticker thread advances the
 engine's epoch; a guest past its deadline traps), memory by `Store.set_limits` (a
@@ -22,13 +23,18 @@ sandbox is meant for one thread at a time (it reuses small call buffers).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import errno
+import gc
 import math
 import os
 import resource
+import struct
 import threading
+import time
+import weakref
 from collections import OrderedDict
 from ctypes import POINTER, byref
 from dataclasses import dataclass
@@ -71,6 +77,17 @@ MODULE_CACHE_SIZE = 64
 MAX_SOURCE_BYTES = 16 * 2**20
 # What a WASI guest may print before its output is cut off.
 MAX_OUTPUT_BYTES = 2**20
+
+# Open sandboxes, closed at interpreter exit: WASI output streams dropped during the
+# interpreter's teardown call back into Python from wasmtime's tokio threads, which then
+# panic. So they are dropped at exit first, with a moment for those threads to finish.
+_open_boxes: weakref.WeakSet = weakref.WeakSet()
+_wasi_used = False
+EXIT_SETTLE_SECONDS = 0.2
+# poll_oneoff's sleep, in steps this long, so a KeyboardInterrupt lands within one step.
+SLEEP_STEP = 0.05
+WASI_EINVAL, WASI_EFAULT = 28, 21
+_SUBSCRIPTION, _EVENT = 48, 32
 
 _NO_FINALIZER = ctypes.cast(0, ctypes.CFUNCTYPE(None, ctypes.c_void_p))
 _WASM_MAGIC = b"\0asm"
@@ -232,6 +249,22 @@ class _CappedOutput:
         return b"".join(self.chunks).decode("utf-8", errors="replace")
 
 
+class _WasiTimeUp(Exception):
+    """Raised inside poll_oneoff when a guest's sleep would pass its time cap."""
+
+
+def _one_line(message: str) -> str:
+    """A runtime error on one line, without wasm backtrace frames."""
+    kept = []
+    for line in message.splitlines():
+        line = line.strip()
+        if not line or line in ("Caused by:", "wasm backtrace:") or line[:1].isdigit() or \
+                line.startswith(("error while executing at", "note: using the")):
+            continue
+        kept.append(line)
+    return "; ".join(kept[:3]) or "unknown error"
+
+
 def _short(message: str, lines: int = 6) -> str:
     """wasmtime's multi-line error, condensed to its meaningful lines."""
     kept = [line.rstrip() for line in message.splitlines() if line.strip()]
@@ -284,6 +317,10 @@ class WasmSandbox(Sandbox):
     def open(self) -> None:
         config = wasmtime.Config()
         config.epoch_interruption = True
+        # SIMD off: wasmtime's C API aborts the whole process when asked about a v128 value
+        # type, so a module using v128 must be refused at compile time, cleanly.
+        config.wasm_relaxed_simd = False
+        config.wasm_simd = False
         config.max_wasm_stack = MAX_WASM_STACK
         config.memory_reservation = MEMORY_RESERVATION
         config.memory_guard_size = MEMORY_GUARD
@@ -298,8 +335,10 @@ class WasmSandbox(Sandbox):
         self._fib, self._fib_module = fib.export("fib"), fib.module
         self._fib_ptr = fib.module.ptr()
         self._ticker = _EpochTicker(self._engine)
+        _open_boxes.add(self)
 
     def close(self) -> None:
+        _open_boxes.discard(self)
         self._release_held()
         if self._ticker is not None:
             self._ticker.stop()
@@ -449,7 +488,7 @@ class WasmSandbox(Sandbox):
         if "table" in text and ("limits" in text or "count" in text):
             return LimitExceeded(KIND, "table", f"{MAX_TABLES} tables of at most "
                                  f"{MAX_TABLE_ELEMENTS:,} elements; {_short(text, 1)}")
-        return GuestError(KIND, f"the module could not run: {_short(text, 3)}")
+        return GuestError(KIND, f"the module could not run: {_one_line(text)}")
 
     def run_wasi(self, source, argv: tuple[str, ...] | list[str] = ()) -> WasiRun:
         """Run a WASI program's `_start` in a fresh isolate; its stdout/stderr captured.
@@ -462,8 +501,9 @@ class WasmSandbox(Sandbox):
             raise TypeError("argv must be a list of strings")
         compiled = self._compile(source)
         if self._wasi_linker is None:
-            self._wasi_linker = wasmtime.Linker(self._engine)
-            self._wasi_linker.define_wasi()
+            self._wasi_linker = self._make_wasi_linker()
+        global _wasi_used
+        _wasi_used = True
         out, err = _CappedOutput(), _CappedOutput()
         wasi = wasmtime.WasiConfig()
         wasi.argv = ["guest", *argv]
@@ -476,6 +516,7 @@ class WasmSandbox(Sandbox):
             store.set_epoch_deadline(self._deadline_ticks)
             store.set_wasi(wasi)
             exit_code = 0
+            self._wasi_deadline = time.monotonic() + self.limits.cpu_seconds
             try:
                 instance = self._wasi_linker.instantiate(store, compiled.module)
                 start = instance.exports(store).get("_start")
@@ -484,6 +525,9 @@ class WasmSandbox(Sandbox):
                 start(store)
             except wasmtime.ExitTrap as exc:
                 exit_code = exc.code
+            except _WasiTimeUp:
+                raise LimitExceeded(KIND, "CPU time", f"{self.limits.cpu_seconds:g} s; a "
+                                    "WASI sleep (poll_oneoff) would have passed it") from None
             except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
                 raise self.translate(exc) from None
         finally:
@@ -493,6 +537,65 @@ class WasmSandbox(Sandbox):
                 raise LimitExceeded(KIND, "output", f"more than {MAX_OUTPUT_BYTES:,} bytes "
                                                     f"written to {name}")
         return WasiRun(out.text(), err.text(), exit_code)
+
+    def _make_wasi_linker(self) -> wasmtime.Linker:
+        """WASI, with poll_oneoff replaced by a sleep bounded by the call's time cap."""
+        linker = wasmtime.Linker(self._engine)
+        linker.define_wasi()
+        linker.allow_shadowing = True
+        i32 = wasmtime.ValType.i32()
+        linker.define_func("wasi_snapshot_preview1", "poll_oneoff",
+                           wasmtime.FuncType([i32, i32, i32, i32], [i32]),
+                           self._poll_oneoff, access_caller=True)
+        return linker
+
+    def _poll_oneoff(self, caller, subs_ptr: int, events_ptr: int, count: int,
+                     nevents_ptr: int) -> int:
+        """WASI poll_oneoff: fd subscriptions are ready at once (there is no real fd to wait
+        on); clock subscriptions sleep, but never past the call's time cap."""
+        memory = caller.get("memory")
+        if not isinstance(memory, wasmtime.Memory) or count <= 0 or count > 4096:
+            return WASI_EINVAL
+        try:
+            raw = memory.read(caller, subs_ptr, subs_ptr + count * _SUBSCRIPTION)
+        except Exception:
+            return WASI_EFAULT
+        subs = []
+        for i in range(count):
+            base = i * _SUBSCRIPTION
+            userdata, tag = struct.unpack_from("<QB", raw, base)
+            if tag == 0:
+                clock, timeout, _, flags = struct.unpack_from("<I4xQQH", raw, base + 16)
+                seconds = timeout / 1e9
+                if flags & 1:  # an absolute time on that clock
+                    clock_id = time.CLOCK_REALTIME if clock == 0 else time.CLOCK_MONOTONIC
+                    seconds -= time.clock_gettime(clock_id)
+                subs.append((userdata, tag, max(0.0, seconds)))
+            else:
+                subs.append((userdata, tag, None))
+        ready = [sub for sub in subs if sub[2] is None]
+        if not ready:
+            wait = min(sub[2] for sub in subs)
+            self._sleep_within_cap(wait)
+            ready = [sub for sub in subs if sub[2] <= wait]
+        events = b"".join(struct.pack("<QHBxxxxxQH6x", userdata, 0, tag, 0, 0)
+                          for userdata, tag, _ in ready)
+        try:
+            memory.write(caller, events, events_ptr)
+            memory.write(caller, struct.pack("<I", len(ready)), nevents_ptr)
+        except Exception:
+            return WASI_EFAULT
+        return 0
+
+    def _sleep_within_cap(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while True:
+            now = time.monotonic()
+            if now >= end:
+                return
+            if now >= self._wasi_deadline:
+                raise _WasiTimeUp
+            time.sleep(min(SLEEP_STEP, end - now, max(0.0, self._wasi_deadline - now)))
 
     # --- density ------------------------------------------------------------------
     def live_limit(self) -> LiveLimit:
@@ -610,3 +713,14 @@ def run_wasi(source, argv=(), limits: Limits | None = None) -> WasiRun:
     """One-shot: run a WASI program in a fresh isolate; returns its output and exit code."""
     with WasmSandbox(limits) as box:
         return box.run_wasi(source, argv)
+
+
+@atexit.register
+def _close_open_boxes() -> None:
+    """Close what the reader left open, while the interpreter can still do it cleanly."""
+    for box in list(_open_boxes):
+        with contextlib.suppress(Exception):
+            box.close()
+    gc.collect()
+    if _wasi_used:
+        time.sleep(EXIT_SETTLE_SECONDS)
