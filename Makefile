@@ -8,7 +8,7 @@ START := notebooks/00_start_here.ipynb
 # Jupyter refuses to run as root unless told; most users are not root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test setup runtimes lint notebooks clean hub hub-env
+.PHONY: lab test setup runtimes lint notebooks clean hub hub-env site
 
 lab: setup
 	$(PY) -m jupyterlab $(ROOT_FLAG) $(START)
@@ -38,6 +38,10 @@ notebooks: setup
 	  --ExecutePreprocessor.store_widget_state=False \
 	  --ExecutePreprocessor.record_timing=False notebooks/*.ipynb
 
+# The notebooks with their stored outputs as a static site, in _site/ (nothing is re-run).
+site: $(STAMP)
+	$(PY) workshop/site/build_site.py --out _site
+
 # The workshop hub (workshop/hub/README.md). Attendees' servers run as their own accounts, so
 # the hub gets its own environment, built from a Python that every account may run (one
 # under /root, where pyenv puts it, is closed to them), plus the proxy from npm.
@@ -64,4 +68,4 @@ $(HUB_PROXY):
 	npm install --prefix .runtimes --no-audit --no-fund --loglevel=error configurable-http-proxy@5
 
 clean:
-	rm -rf $(VENV) $(HUB_VENV) .runtimes
+	rm -rf $(VENV) $(HUB_VENV) .runtimes _site
