@@ -321,8 +321,6 @@ SYSTEM_PYTHON = Path("/usr/bin/python3")
 ROOTS_PYTHON_VARS = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYENV", "CONDA", "OLDPWD",
                      "PWD", "LABKIT_")
 NOTEBOOKS = sorted(p.name for p in (paths.PROJECT_ROOT / "notebooks").glob("*.ipynb"))
-# Known to stop on this path today, with where and why; strict, so a fix flags the marker.
-FAILS_ON_BINDER_PATH: dict[str, str] = {}
 
 
 def known_to_apt(package: str) -> bool:
@@ -431,9 +429,7 @@ def test_binder_user_has_wasm_but_no_containers_and_no_v8(binder_notebook_result
 
 @pytest.mark.slow
 @BINDER_TIMEOUT
-@pytest.mark.parametrize("notebook", [
-    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=FAILS_ON_BINDER_PATH[n]))
-    if n in FAILS_ON_BINDER_PATH else n for n in NOTEBOOKS])
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
 def test_binder_user_runs_every_notebook(binder_notebook_results, notebook):
     _, results = binder_notebook_results
     assert notebook in results
@@ -453,3 +449,21 @@ def test_postbuild_leaves_workerd_installed_as_a_non_root_user(binder_notebook_r
     doctor = run_as(account, ["python", "-m", "labkit", "doctor", "--json", "--kinds", "v8"],
                     repo, env, 300)
     assert json.loads(doctor.stdout)[0]["available"] is True, doctor.stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="checking accounts against a group needs root")
+@pytest.mark.skipif(not JUPYTERHUB.exists(),
+                    reason="the hub's environment is missing; fix: make hub-env")
+def test_spawner_never_takes_over_an_account_outside_the_workshop_group():
+    group_was_there = group_exists(GROUP)
+    probe = ("import sys; sys.path.insert(0, 'workshop/hub'); import workshop_spawner as w\n"
+             "try:\n    w.ensure_account('nobody', 'agents-lab')\n"
+             "except PermissionError as exc:\n    print(exc)")
+    try:
+        done = subprocess.run([str(JUPYTERHUB.parent / "python"), "-c", probe],
+                              cwd=paths.PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    finally:
+        if not group_was_there and group_exists(GROUP):
+            subprocess.run(["groupdel", GROUP], capture_output=True)
+    assert done.returncode == 0, done.stderr
+    assert "account 'nobody' exists and is not a workshop account" in done.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 import time
@@ -113,6 +114,8 @@ def test_every_stored_figure_is_drawn_by_the_sites_own_plotly(site):
         page = Page(text)
         assert page.scripts[0] == "_static/plotly.min.js", "plotly.js must load first"
         assert not any("require" in s for s in page.scripts), "require.js hides plotly's global"
+        assert all(map(internal, page.scripts)), "every script comes from the site (offline)"
+        assert not re.search(r"""import[^;]*["']https?://""", text), "a script imports from the web"
         assert text.count("Plotly.newPlot(") == len(stored)
         for k, figure in enumerate(stored):
             assert f"{notebook.stem}-fig{k}" in page.ids
