@@ -151,27 +151,49 @@ def _processes(stock: Stock, marks: tuple[str, ...]) -> None:
     stock.found["processes named after us"] = named
 
 
-def _temp_folders(stock: Stock, pid: int, marks: tuple[str, ...]) -> None:
-    """Bundle folders named after us, and run folders whose pidfile names us as owner."""
-    tmp = Path(tempfile.gettempdir())
-    names = []
+def _subfolders(folder: str) -> list[str]:
+    """Folders inside `folder`; none if it vanished or is not ours to read (other labs
+    on this machine create and remove theirs while we look)."""
     try:
-        entries = [entry for entry in tmp.iterdir() if entry.name.startswith("labkit")]
+        with os.scandir(folder) as entries:
+            return [e.path for e in entries if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
+
+
+def _owner_of(run_folder: str) -> int | None:
+    """The owner pid a run folder's pidfile records (workerd's server.json), if any."""
+    try:
+        names = [n for n in os.listdir(run_folder) if n.endswith(".json")]
+        for name in names:
+            with open(os.path.join(run_folder, name)) as f:
+                record = json.load(f)
+            if isinstance(record, dict) and "owner_pid" in record:
+                return record["owner_pid"]
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _temp_folders(stock: Stock, pid: int, marks: tuple[str, ...]) -> None:
+    """Bundle folders named after us, and run folders whose pidfile names us as owner
+    (labkit-<uid>/<runtime>/<run folder>/*.json, as workerd's are)."""
+    tmp = tempfile.gettempdir()
+    try:
+        entries = [e for e in os.listdir(tmp) if e.startswith("labkit")]
     except OSError as exc:
         stock.blind.append(f"cannot list {tmp}: {exc}")
         return
     stock.looked["temp folders"] += 1
+    names = []
     for entry in entries:
-        if any(m in entry.name for m in marks):
-            names.append(entry.name.split(str(pid), 1)[0] + f"{pid}-*")
-        elif entry.is_dir() and os.access(entry, os.R_OK | os.X_OK):
-            for record in entry.glob("*/*/*.json"):
-                try:
-                    owner = json.loads(record.read_text()).get("owner_pid")
-                except (OSError, ValueError, AttributeError):
-                    continue
-                if owner == pid:
-                    names.append(f"{record.parent.parent.relative_to(tmp)}/ run folder")
+        if any(m in entry for m in marks):
+            names.append(entry.split(str(pid), 1)[0] + f"{pid}-*")
+        elif not entry.startswith(oci.BUNDLE_PREFIX):  # another process's bundle: not ours
+            for runtime in _subfolders(os.path.join(tmp, entry)):
+                for run_folder in _subfolders(runtime):
+                    if _owner_of(run_folder) == pid:
+                        names.append(f"{os.path.relpath(runtime, tmp)}/ run folder")
     stock.found["temp folders"] = _numbered(names)
 
 
