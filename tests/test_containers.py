@@ -315,7 +315,8 @@ def nobody_cannot_run_the_lab() -> str:
     tried = as_nobody("import labkit.doctor")
     if tried.returncode != 0:  # e.g. the checkout or the venv sits in a 0700 folder
         last = (tried.stderr.strip().splitlines() or ["no output"])[-1]
-        return f"uid {NOBODY} cannot run this checkout's Python ({sys.executable}): {last}"
+        return (f"uid {NOBODY} cannot use this checkout ({paths.PROJECT_ROOT}) with its "
+                f"Python ({sys.executable}); is a folder on the way private (0700)? {last}")
     return ""
 
 
