@@ -68,8 +68,10 @@ def format_table(results: list[Availability]) -> str:
     lines = [f"{'kind':<{width}}  available  reason / fix"]
     for r in results:
         mark = "yes" if r.available else "NO"
-        detail = "" if r.available else f"{r.reason}" + (f"\n{'':<{width + 13}}fix: {r.fix}"
-                                                         if r.fix else "")
+        if r.available:  # an available kind may still carry a note (a slower path, say)
+            detail = f"note: {r.reason}" if r.reason else ""
+        else:
+            detail = r.reason + (f"\n{'':<{width + 13}}fix: {r.fix}" if r.fix else "")
         lines.append(f"{r.kind:<{width}}  {mark:<9}  {detail}")
     return "\n".join(lines)
 

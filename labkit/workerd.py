@@ -282,11 +282,18 @@ class WorkerdServer:
         if size <= LOG_MAX_BYTES:
             return size
         tail = os.pread(fd, LOG_KEEP_BYTES, size - LOG_KEEP_BYTES)
-        os.ftruncate(fd, 0)
         self.log_dropped += size - len(tail)
         marker = (f"[labkit: {self.log_dropped:,} bytes of workerd's log dropped so far; "
                   f"it keeps at most {LOG_MAX_BYTES:,}]\n").encode()
-        os.write(fd, marker + tail)
+        # Written over the start and then cut, through a descriptor without O_APPEND: workerd
+        # keeps appending meanwhile, and the marker must stay first (truncating to zero and
+        # appending would let workerd's next line in ahead of it).
+        rewrite = os.open(self._log.name, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            os.pwrite(rewrite, marker + tail, 0)
+            os.ftruncate(rewrite, len(marker) + len(tail))
+        finally:
+            os.close(rewrite)
         return os.fstat(fd).st_size
 
     def headers(self) -> dict:

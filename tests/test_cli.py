@@ -1,19 +1,22 @@
 """The command line a user types: doctor, bench and setup, good input and bad."""
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
 from labkit import __main__ as cli
-from labkit import bench
-from labkit.sandboxes import KINDS, Availability
+from labkit import bench, doctor
+from labkit.sandboxes import KINDS, Availability, availability, sandbox_class
+
+pytestmark = pytest.mark.usefixtures("nothing_left_behind")
 
 
-def run(*args):
+def run(*args, env=None):
     return subprocess.run([sys.executable, "-m", "labkit", *args], capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=300, env=env)
 
 
 def test_doctor_json_lists_every_kind_with_reason_and_fix():
@@ -78,6 +81,46 @@ def test_an_unavailable_kind_is_reported_not_dropped(monkeypatch, capsys):
     assert rows[1]["available"] is True
 
 
+
+# --- a kind that breaks is reported, never a traceback ------------------------------------
+def test_a_kind_whose_module_fails_to_import_is_unavailable_with_the_reason(monkeypatch,
+                                                                           tmp_path):
+    (tmp_path / "kind_that_breaks.py").write_text(
+        "raise AttributeError(\"module 'wasmtime' has no attribute 'Renamed'\")\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(KINDS, "wasm", ("kind_that_breaks", "WasmSandbox"))
+    (row,) = doctor.check_all(["wasm"])
+    assert not row.available
+    assert row.reason.startswith("kind_that_breaks failed to load: AttributeError: module")
+    assert "make setup" in row.fix
+    assert availability("wasm", trial=False) == row
+
+
+def test_a_check_that_crashes_is_unavailable_with_the_reason(monkeypatch):
+    def crash():
+        raise KeyError("cgroup.controllers")
+
+    monkeypatch.setattr(sandbox_class("process"), "check", crash)
+    found = availability("process")
+    assert not found.available
+    assert found.reason == "checking process failed: KeyError: 'cgroup.controllers'"
+
+
+def test_doctor_with_a_broken_wasmtime_reports_it_and_exits_zero(tmp_path):
+    broken = tmp_path / "wasmtime"
+    broken.mkdir()
+    (broken / "__init__.py").write_text("raise RuntimeError('simulated broken wheel')\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    done = run("doctor", "--json", "--kinds", "wasm,process", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    rows = {row["kind"]: row for row in json.loads(done.stdout)}
+    assert rows["wasm"]["available"] is False
+    assert "RuntimeError: simulated broken wheel" in rows["wasm"]["reason"]
+    assert rows["process"]["available"] is True
+    table = run("doctor", "--kinds", "wasm", env=env)
+    assert table.returncode == 0 and "Traceback" not in table.stderr
+    assert "simulated broken wheel" in table.stdout
 
 
 def test_setup_rejects_unknown_parts():

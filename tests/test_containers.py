@@ -3,7 +3,7 @@
 Every test that starts containers runs them for real; on a machine where a runtime is
 missing or not permitted (not root, Binder) those tests skip with the doctor's reason.
 After each test, nothing labkit made may remain: no container, process, cgroup, mount or
-temporary bundle.
+temporary bundle (the shared leak check in conftest.py).
 """
 
 from __future__ import annotations
@@ -16,15 +16,18 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
+from conftest import assert_nothing_new, eventually, process_gone
 
+from labkit import paths
 from labkit.errors import LabkitError, LimitExceeded, Unavailable
 from labkit.sandboxes import availability, containers, oci, open_sandbox
 from labkit.sandboxes.base import Limits
 from labkit.workload import expected
+
+pytestmark = pytest.mark.usefixtures("nothing_left_behind")
 
 OCI_KINDS = ["runc", "crun"]
 # Podman runs the same tests where it is installed (CI has only runc and crun).
@@ -42,57 +45,10 @@ all_kinds = pytest.mark.parametrize("kind", [pytest.param(k, marks=needs(k))
                                              for k in TESTED_KINDS])
 
 
-def _labkit_state() -> dict:
-    """Everything of this process's labkit containers that could leak, as sets of names."""
-    mine = f"{oci.PREFIX}{os.getpid()}-"
-    state = {"containers": set(), "processes": set(), "cgroups": set(), "mounts": set(),
-             "bundles": {p.name for p in Path(tempfile.gettempdir()).glob(
-                 f"{oci.BUNDLE_PREFIX}{os.getpid()}-*")}}
-    for root in ("/run/runc", "/run/crun"):
-        if Path(root).is_dir():
-            state["containers"] |= {p.name for p in Path(root).iterdir()
-                                    if p.name.startswith(mine)}
-    if FOUND["podman"].available:
-        state["containers"] |= {name for name in containers.PodmanSandbox().list_containers()
-                                if name.startswith(mine)}
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                # A zombie has ended; only its parent's reaping is pending (this machine's
-                # init reaps orphans every few seconds), so only live processes count.
-                if mine in (proc / "cgroup").read_text() and \
-                        (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
-                    state["processes"].add(proc.name)
-            except OSError:
-                pass
-    for controller in ("memory", "pids"):
-        base = Path("/sys/fs/cgroup") / controller
-        if base.is_dir():
-            # os.walk, not rglob: a cgroup the kernel is removing right now may vanish
-            # mid-scan, and os.walk skips what it can no longer read
-            state["cgroups"] |= {os.path.join(top, d) for top, dirs, _ in os.walk(base)
-                                 for d in dirs if d.startswith(mine)}
-    state["files here"] = set(os.listdir("."))
-    state["mounts"] = {line for line in Path("/proc/self/mountinfo").read_text().splitlines()
-                       if "labkit" in line}
-    return state
-
-
-@pytest.fixture(autouse=True)
-def nothing_left_behind():
-    before = _labkit_state()
-    yield
-    # Teardown that the kernel or a runtime's monitor finishes a moment later (cgroup
-    # removal, conmon exiting) gets a few seconds; anything still there then has leaked.
-    deadline = time.monotonic() + 5
-    while True:
-        after = _labkit_state()
-        leaked = {what: sorted(names - before[what]) for what, names in after.items()
-                  if not names <= before[what]}
-        if not leaked or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    assert not leaked, f"left behind: {leaked}"
+def dead_pid() -> int:
+    """A pid no process can have: above the kernel's pid_max (a finished child's pid could
+    be reused before the test looks)."""
+    return int(Path("/proc/sys/kernel/pid_max").read_text()) + 1
 
 
 @pytest.fixture(scope="module", params=[pytest.param(k, marks=needs(k)) for k in TESTED_KINDS])
@@ -179,11 +135,10 @@ def test_memory_hog_is_stopped_at_its_cap(kind):
 @all_kinds
 def test_fork_bomb_is_contained(kind):
     with open_sandbox(kind, Limits(pids=8, cpu_seconds=2)) as capped:
-        started = time.monotonic()
         with pytest.raises(LimitExceeded) as caught:
             capped.run_script("bomb() { bomb | bomb & }; bomb; sleep 1; echo escaped")
-        assert time.monotonic() - started < 15
-    assert caught.value.limit in ("process", "time")
+    # The pids cap stopped it, not the wall-clock timeout (which would say "time").
+    assert caught.value.limit == "process"
 
 
 # --- many at once -----------------------------------------------------------------------
@@ -204,7 +159,7 @@ def test_memory_per_instance_is_sane(box):
 
 
 # --- cleanup ----------------------------------------------------------------------------
-def test_interrupt_mid_call_leaves_nothing(box):
+def test_interrupt_mid_call_leaves_nothing(box, nothing_left_behind, places):
     def interrupt(*_):
         raise KeyboardInterrupt
 
@@ -216,21 +171,22 @@ def test_interrupt_mid_call_leaves_nothing(box):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+    assert_nothing_new(nothing_left_behind, places, managers=True)
 
 
-def test_exception_inside_with_block_releases_everything(box):
+def test_exception_inside_with_block_releases_everything(box, nothing_left_behind, places):
     kind = box.kind
     with pytest.raises(RuntimeError):
         with open_sandbox(kind) as inner, inner.hold(3):
             raise RuntimeError("boom")
+    assert_nothing_new(nothing_left_behind, places, managers=True)
 
 
 @oci_kinds
 def test_leftovers_of_a_killed_kernel_are_removed(kind, tmp_path):
-    gone = subprocess.Popen(["true"])
-    gone.wait()  # a pid that no longer exists: the "killed kernel"
-    stale_id = f"{oci.PREFIX}{gone.pid}-1"
-    stale_dir = Path(tempfile.gettempdir()) / f"{oci.BUNDLE_PREFIX}{gone.pid}-x"
+    gone = dead_pid()  # the "killed kernel"
+    stale_id = f"{oci.PREFIX}{gone}-1"
+    stale_dir = Path(tempfile.gettempdir()) / f"{oci.BUNDLE_PREFIX}{gone}-x"
     stale_dir.mkdir()
     with open_sandbox(kind) as first:
         bundle = first._bundle(["/bin/sleep", "60"])
@@ -262,18 +218,13 @@ def test_a_kernel_killed_while_holding_leaves_nothing_after_the_next_start(kind)
     dead = f"{oci.PREFIX}{kernel.pid}-"
     with open_sandbox(kind) as box:
         assert not [name for name in box.list_containers() if name.startswith(dead)]
-    time.sleep(0.1)
-    alive = [p for p in pids if Path(f"/proc/{p}").exists()
-             and Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
-    assert not alive
+    assert eventually(lambda: all(process_gone(p) for p in pids))
     assert not list(Path(tempfile.gettempdir()).glob(f"{oci.BUNDLE_PREFIX}{kernel.pid}-*"))
 
 
 @needs("podman")
 def test_podman_leftovers_of_a_killed_kernel_are_removed():
-    gone = subprocess.Popen(["true"])
-    gone.wait()
-    stale = f"{oci.PREFIX}{gone.pid}-1"
+    stale = f"{oci.PREFIX}{dead_pid()}-1"
     with open_sandbox("podman") as first:
         subprocess.run([*first._cli(), "run", "--detach", *first._container_args(stale),
                         first.image, "/bin/sleep", "60"], check=True, capture_output=True)
@@ -333,6 +284,7 @@ def test_a_given_rootfs_and_the_host_binaries_fallback_both_run(tmp_path):
 
 
 def test_not_root_says_so(monkeypatch):
+    monkeypatch.delenv(containers.DISABLE_ENV, raising=False)  # that check comes first
     monkeypatch.setattr(containers, "running_as_root", lambda: False)
     monkeypatch.setattr(containers.OciSandbox, "runtime_binary", classmethod(lambda c: "/x"))
     for kind in OCI_KINDS:
@@ -342,17 +294,44 @@ def test_not_root_says_so(monkeypatch):
         assert "root" in found.fix and "recorded" in found.fix
 
 
+NOBODY = 65534
+
+
+def as_nobody(code: str) -> subprocess.CompletedProcess:
+    """Run Python code as uid/gid 65534 (nobody), with a bare environment."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/nonexistent",
+           "LANG": "C.UTF-8"}
+    return subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}",
+                           "--clear-groups", sys.executable, "-c", code],
+                          capture_output=True, text=True, timeout=60, cwd="/", env=env)
+
+
+def nobody_cannot_run_the_lab() -> str:
+    """Why uid 65534 cannot run this checkout's Python, or "" if it can."""
+    if os.geteuid() != 0:
+        return "needs root to switch to an unprivileged user"
+    if shutil.which("setpriv") is None:
+        return "setpriv (util-linux) is not installed"
+    tried = as_nobody("import labkit.doctor")
+    if tried.returncode != 0:  # e.g. the checkout or the venv sits in a 0700 folder
+        last = (tried.stderr.strip().splitlines() or ["no output"])[-1]
+        return (f"uid {NOBODY} cannot use this checkout ({paths.PROJECT_ROOT}) with its "
+                f"Python ({sys.executable}); is a folder on the way private (0700)? {last}")
+    return ""
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch to an unprivileged user")
 def test_really_unprivileged_user_gets_reasons_not_crashes():
+    why_not = nobody_cannot_run_the_lab()
+    if why_not:
+        pytest.skip(why_not)
     code = ("import json; from labkit.doctor import check_all; kinds = "
             "['runc', 'crun', 'podman', 'docker'];"
             "print(json.dumps([a.to_dict() for a in check_all(kinds)]))")
-    podman_dir = Path(tempfile.gettempdir()) / "containers-user-65534"  # podman info makes it
+    podman_dir = Path(tempfile.gettempdir()) / f"containers-user-{NOBODY}"  # podman info
     existed = podman_dir.exists()
     try:
-        done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                               sys.executable, "-c", code], capture_output=True, text=True,
-                              timeout=60, cwd="/", env={**os.environ, "HOME": "/nonexistent"})
+        done = as_nobody(code)
     finally:
         if not existed:
             shutil.rmtree(podman_dir, ignore_errors=True)
@@ -374,6 +353,7 @@ def test_switched_off_by_environment(monkeypatch):
 
 
 def test_missing_cli_managers_explain_themselves(monkeypatch):
+    monkeypatch.delenv(containers.DISABLE_ENV, raising=False)
     monkeypatch.setattr(containers.shutil, "which", lambda name: None)
     monkeypatch.setattr(containers.os, "access", lambda path, mode: False)
     for kind in ("podman", "docker"):
@@ -383,6 +363,7 @@ def test_missing_cli_managers_explain_themselves(monkeypatch):
 
 
 def test_docker_without_a_daemon_says_why(monkeypatch):
+    monkeypatch.delenv(containers.DISABLE_ENV, raising=False)
     monkeypatch.setattr(containers.DockerSandbox, "runtime_binary", classmethod(lambda c: "/d"))
     monkeypatch.setattr(oci, "run_quiet", lambda cmd, **_: subprocess.CompletedProcess(
         cmd, 1, "", "Cannot connect to the Docker daemon at unix:///var/run/docker.sock."))
@@ -440,7 +421,7 @@ def test_notebook_without_containers_says_so_and_shows_the_recording(monkeypatch
     import nbformat
     from nbclient import NotebookClient
 
-    path = Path(__file__).resolve().parents[1] / "notebooks" / "04_containers_up_close.ipynb"
+    path = paths.PROJECT_ROOT / "notebooks" / "04_containers_up_close.ipynb"
     stored = nbformat.read(path, as_version=4)
     monkeypatch.setenv(containers.DISABLE_ENV, "1")
     fresh = nbformat.read(path, as_version=4)

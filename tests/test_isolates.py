@@ -7,7 +7,8 @@ from labkit import viz_isolates as viz
 from labkit.sandboxes import availability
 
 found = availability("wasm", trial=False)
-pytestmark = pytest.mark.skipif(not found.available, reason=found.reason or "wasm missing")
+pytestmark = [pytest.mark.skipif(not found.available, reason=found.reason or "wasm missing"),
+              pytest.mark.usefixtures("nothing_left_behind")]
 
 wasm = pytest.importorskip("labkit.sandboxes.wasm")
 from labkit.isolates import check_export, density_curve  # noqa: E402

@@ -11,6 +11,8 @@ from labkit.sandboxes import Limits, availability, open_sandbox
 from labkit.sandboxes.process import _rlimits, shell_command
 from labkit.workload import MAX_N, expected
 
+pytestmark = pytest.mark.usefixtures("nothing_left_behind")
+
 
 @pytest.fixture
 def box():

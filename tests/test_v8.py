@@ -13,8 +13,8 @@ import threading
 import time
 
 import numpy as np
-import psutil
 import pytest
+from conftest import eventually, process_gone
 
 from labkit import runtimes
 from labkit.errors import GuestError, LimitExceeded, Unavailable
@@ -25,21 +25,14 @@ from labkit.workload import expected
 
 found = V8Sandbox.check()
 needs_workerd = pytest.mark.skipif(not found.available, reason=found.reason or "no workerd")
+pytestmark = pytest.mark.usefixtures("nothing_left_behind")
 
 COUNTER = "let calls = 0;\nexport function count() { calls += 1; return calls; }\n"
 
 
-def gone(pid: int, within: float = 5.0) -> bool:
+def gone(pid: int, within: float = 10.0) -> bool:
     """True once no process with that pid is running (zombies count as gone)."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        time.sleep(0.05)
-    return False
+    return eventually(lambda: process_gone(pid), within=within)
 
 
 @pytest.fixture(scope="module")

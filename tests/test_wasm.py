@@ -1,14 +1,25 @@
-"""WebAssembly isolates: right answers, caps that hold, nothing outliving its block."""
+"""WebAssembly isolates: right answers, caps that hold, nothing outliving its block.
 
+Every test of an open box runs twice: on the fast path (wasmtime's C API through its
+private bindings) and on the public Store/Instance API that labkit falls back to.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
 import time
 
 import pytest
 
+from labkit import paths
 from labkit.errors import GuestError, LabkitError, LimitExceeded
-from labkit.sandboxes import Limits, availability
+from labkit.sandboxes import Limits, _wasm_capi, availability
 
 found = availability("wasm", trial=False)
-pytestmark = pytest.mark.skipif(not found.available, reason=found.reason or "wasm missing")
+pytestmark = [pytest.mark.skipif(not found.available, reason=found.reason or "wasm missing"),
+              pytest.mark.usefixtures("nothing_left_behind")]
 
 wasm = pytest.importorskip("labkit.sandboxes.wasm")
 from labkit.workload import MAX_N, expected  # noqa: E402
@@ -17,11 +28,14 @@ WasmSandbox, guest_wat = wasm.WasmSandbox, wasm.guest_wat
 
 ADD = """(module (func (export "add") (param i32 i32) (result i32)
            (i32.add (local.get 0) (local.get 1))))"""
+CALL_PATHS = {"fast": _wasm_capi.CApiCalls.name, "public": wasm._PublicCalls.name}
 
 
-@pytest.fixture
-def box():
-    with WasmSandbox(Limits(cpu_seconds=0.5, memory_mb=8)) as sandbox:
+@pytest.fixture(params=sorted(CALL_PATHS))
+def box(request):
+    fast = request.param == "fast"
+    with WasmSandbox(Limits(cpu_seconds=0.5, memory_mb=8), fast_path=fast) as sandbox:
+        assert sandbox.calls_via == CALL_PATHS[request.param]
         yield sandbox
 
 
@@ -201,6 +215,9 @@ def test_hold_refuses_more_than_fit_before_trying(box):
 
 def test_max_live_allows_ten_thousand():
     with WasmSandbox() as sandbox:
+        limit = sandbox.live_limit()
+        if limit.count < 10_000:  # a property of the machine, not of labkit
+            pytest.skip(f"this machine fits {limit.count:,} live instances: {limit.reason}")
         assert sandbox.max_live() >= 10_000
 
 
@@ -261,3 +278,85 @@ def test_bench_reports_the_contract():
         assert key in result
     assert result["available"] and result["recorded"] is False
     assert 0 < result["start_ms_p50"] < 50
+
+
+def test_unsigned_and_signed_arguments_agree_on_both_paths(box):
+    echo = '(module (func (export "id") (param i32) (result i32) (local.get 0)))'
+    assert box.call_export(echo, "id", 2**32 - 1) == -1  # the same 32 bits, read as signed
+    assert box.call_export(echo, "id", -(2**31)) == -(2**31)
+
+
+# --- the fast path, fenced --------------------------------------------------------------
+def test_the_pinned_wasmtime_passes_the_fast_path_self_test():
+    bindings, note = _wasm_capi.probe()
+    assert bindings is not None and note == "", note
+    with WasmSandbox() as sandbox:
+        assert sandbox.versions()["wasm calls"] == _wasm_capi.CApiCalls.name
+
+
+def _requirement(text: str) -> str:
+    return next(line for line in text.splitlines() if re.search(r"['\"\s-]wasmtime[<>=]", line))
+
+
+def test_wasmtime_is_bounded_below_its_next_major_version():
+    from importlib.metadata import version
+
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    installed = Version(version("wasmtime"))
+    next_major = Version(f"{installed.major + 1}")
+    for name in ("pyproject.toml", "environment.yml"):
+        line = _requirement((paths.PROJECT_ROOT / name).read_text())
+        spec = Requirement(line.strip(" \"',-")).specifier
+        assert installed in spec, f"{name}: {line.strip()} excludes the installed {installed}"
+        assert next_major not in spec, f"{name}: {line.strip()} admits wasmtime {next_major}"
+
+
+# Ways a future wasmtime-py could break the private bindings, applied before labkit loads.
+BREAKAGES = {
+    "symbols renamed": "import wasmtime._ffi as f\nclass NoSymbols: pass\nf.dll = NoSymbols()",
+    "module gone": "import sys, wasmtime\ndel wasmtime._ffi\nsys.modules['wasmtime._ffi'] = None",
+    "constructor gone": "import wasmtime\ndel wasmtime.Trap._from_ptr",
+    "a call that does nothing": (
+        "import wasmtime._ffi as f\nreal = f.dll\n"
+        "class Quiet:\n"
+        "    def __getattr__(self, name):\n"
+        "        if name == 'wasmtime_func_call':\n"
+        "            return lambda *args: None\n"
+        "        return getattr(real, name)\n"
+        "f.dll = Quiet()"),
+}
+
+
+@pytest.mark.parametrize("breakage", sorted(BREAKAGES))
+def test_doctor_reports_wasm_available_when_the_private_bindings_break(breakage):
+    code = (BREAKAGES[breakage] + "\nimport runpy, sys\n"
+            "sys.argv = ['labkit', 'doctor', '--json', '--kinds', 'wasm']\n"
+            "runpy.run_module('labkit', run_name='__main__')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=os.path.dirname(sys.executable))
+    assert done.returncode == 0, done.stderr
+    (row,) = json.loads(done.stdout)
+    assert row["available"] is True, row  # the trial run went through the public API
+    assert "public API" in row["reason"]
+    assert "Traceback" not in done.stderr
+    said = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(said) == 1 and "public API" in said[0], said  # one line, once
+
+
+def test_a_sandbox_falls_back_when_the_self_test_fails(monkeypatch):
+    def broken():
+        raise AttributeError("wasmtime_store_new")
+
+    monkeypatch.setattr(_wasm_capi, "_Bindings", broken)
+    _wasm_capi.probe.cache_clear()
+    try:
+        assert "public API" in wasm.WasmSandbox.check().reason
+        with WasmSandbox(Limits(cpu_seconds=0.5)) as sandbox:
+            assert sandbox.calls_via == wasm._PublicCalls.name
+            assert sandbox.run_standard() == expected()
+            with pytest.raises(LimitExceeded, match="CPU time"):
+                sandbox.call_export(guest_wat("spin"), "spin")
+    finally:
+        _wasm_capi.probe.cache_clear()

@@ -58,6 +58,10 @@ def sandbox_class(kind: str) -> type[Sandbox]:
         missing = getattr(exc, "name", None) or str(exc)
         raise Unavailable(kind, f"a Python package it needs is missing: {missing}",
                           "make lab  (or: .venv/bin/pip install -e .)") from exc
+    except Exception as exc:  # a package that imports but broke (a changed API, a bad build)
+        raise Unavailable(kind, f"{module_name} failed to load: {_one_line(exc)}",
+                          "reinstall the lab's packages: make setup  (or: .venv/bin/pip "
+                          "install --force-reinstall -e .)") from exc
     cls = getattr(module, class_name, None)
     if cls is None:
         raise Unavailable(kind, "not built yet in this version of labkit",
@@ -66,12 +70,27 @@ def sandbox_class(kind: str) -> type[Sandbox]:
 
 
 def availability(kind: str, trial: bool = True) -> Availability:
-    """Whether a kind runs here: by a real trial (default) or only the cheap check."""
+    """Whether a kind runs here: by a real trial (default) or only the cheap check.
+
+    Never raises for a kind that cannot run: whatever goes wrong becomes its reason. (An
+    unknown kind's name is still a ValueError: that is a typo, not a machine's state.)
+    """
+    (kind,) = parse_kinds([kind])
     try:
         cls = sandbox_class(kind)
+        return cls.available() if trial else cls.check()
     except Unavailable as exc:
         return Availability(kind, False, exc.reason, exc.fix)
-    return cls.available() if trial else cls.check()
+    except Exception as exc:  # a check that crashed still answers "not available, why"
+        return Availability(kind, False, f"checking {kind} failed: {_one_line(exc)}",
+                            "run `python -m labkit doctor`; if it persists, reinstall: "
+                            "make setup")
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception as one short line: its type and the start of its message."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def open_sandbox(kind: str, limits: Limits | None = None) -> Sandbox:

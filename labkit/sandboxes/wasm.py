@@ -15,10 +15,13 @@ refused), stack by the engine's `max_wasm_stack`. Every trap comes back as a lab
 `LimitExceeded` or `GuestError` with a one-line reason, never a raw backtrace.
 
 Speed: the hot path (new Store, instantiate, call, delete) calls wasmtime's C API through
-the ctypes bindings that wasmtime-py itself uses (`wasmtime._ffi`), skipping the
-per-call type lookups and conversions of `Func.__call__`, which cost about three times the
-rest. Its traps and errors go through the same translation as the public API's. One
-sandbox is meant for one thread at a time (it reuses small call buffers).
+the ctypes bindings that wasmtime-py itself uses, skipping the per-call type lookups and
+conversions of `Func.__call__`, which cost about three times the rest. Those bindings are
+private, so they live fenced in `_wasm_capi.py` behind a self-test: where it fails, calls
+go through the public Store/Instance API with the same caps and answers, and labkit says
+so in one line (`calls_via` names the path in use). Traps and errors of both paths go
+through the same translation. One sandbox is meant for one thread at a time (it reuses
+small call buffers).
 """
 
 from __future__ import annotations
@@ -36,17 +39,16 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from ctypes import POINTER, byref
 from dataclasses import dataclass
 from importlib import metadata, resources
 
 import psutil
 import wasmtime
-from wasmtime import _ffi as ffi
 
 from ..errors import GuestError, LabkitError, LimitExceeded
 from ..measure import Memory, check_count, processes_memory
 from ..workload import STANDARD_N, check_n
+from . import _wasm_capi
 from .base import Availability, Limits, Sandbox
 
 KIND = "wasm"
@@ -89,25 +91,15 @@ SLEEP_STEP = 0.05
 WASI_EINVAL, WASI_EFAULT = 28, 21
 _SUBSCRIPTION, _EVENT = 48, 32
 
-_NO_FINALIZER = ctypes.cast(0, ctypes.CFUNCTYPE(None, ctypes.c_void_p))
 _WASM_MAGIC = b"\0asm"
 
-# The C functions of the hot path, looked up once.
-_store_new = ffi.dll.wasmtime_store_new
-_store_context = ffi.dll.wasmtime_store_context
-_store_delete = ffi.dll.wasmtime_store_delete
-_store_limiter = ffi.dll.wasmtime_store_limiter
-_set_epoch_deadline = ffi.dll.wasmtime_context_set_epoch_deadline
-_instance_new = ffi.dll.wasmtime_instance_new
-_export_get = ffi.dll.wasmtime_instance_export_get
-_func_call = ffi.dll.wasmtime_func_call
-
-# Value types a caller can pass and get back: wasm type -> (C kind, union field, range).
+# Value types a caller can pass and get back: wasm type -> (bits, accepted range) for
+# integers (signed or unsigned, passed on as two's complement), None for floats.
 _VALUE_KINDS = {
-    "i32": (ffi.WASMTIME_I32.value, "i32", (-(2**31), 2**32)),
-    "i64": (ffi.WASMTIME_I64.value, "i64", (-(2**63), 2**64)),
-    "f32": (ffi.WASMTIME_F32.value, "f32", None),
-    "f64": (ffi.WASMTIME_F64.value, "f64", None),
+    "i32": (32, (-(2**31), 2**32)),
+    "i64": (64, (-(2**63), 2**64)),
+    "f32": None,
+    "f64": None,
 }
 
 
@@ -137,9 +129,9 @@ class LiveLimit:
 
 
 class _Export:
-    """One exported function, with its value types and reusable call buffers."""
+    """One exported function: its value types, and its call site on the path in use."""
 
-    def __init__(self, module: wasmtime.Module, name: str):
+    def __init__(self, module: wasmtime.Module, name: str, calls):
         if not isinstance(name, str) or not name:
             raise TypeError(f"the export name must be a non-empty string, got {name!r}")
         found = {e.name: e.type for e in module.exports}
@@ -152,45 +144,37 @@ class _Export:
             raise GuestError(KIND, f"the export {name!r} is a {type(ty).__name__}, "
                                    "not a function")
         self.name = name
-        self.name_bytes = name.encode()
-        self.params = [self._value_kind(name, str(t)) for t in ty.params]
-        self.results = [self._value_kind(name, str(t)) for t in ty.results]
-        self.args = (ffi.wasmtime_val_t * max(1, len(self.params)))()
-        for i, (kind, _, _) in enumerate(self.params):
-            self.args[i].kind = kind
-        self.out = (ffi.wasmtime_val_t * max(1, len(self.results)))()
-        self.result_fields = tuple(field for _, field, _ in self.results)
+        self.params = [self._value_type(name, str(t)) for t in ty.params]
+        results = [self._value_type(name, str(t)) for t in ty.results]
+        self.site = calls.site(name, self.params, results)
 
     @staticmethod
-    def _value_kind(name: str, wasm_type: str):
-        try:
-            return _VALUE_KINDS[wasm_type]
-        except KeyError:
+    def _value_type(name: str, wasm_type: str) -> str:
+        if wasm_type not in _VALUE_KINDS:
             raise GuestError(KIND, f"the export {name!r} uses type {wasm_type}; labkit passes "
-                                   "only numbers (i32, i64, f32, f64)") from None
+                                   "only numbers (i32, i64, f32, f64)")
+        return wasm_type
 
-    def set_args(self, values: tuple) -> None:
+    def checked_args(self, values: tuple) -> tuple:
+        """The arguments, checked against the export's types (integers as signed)."""
         if len(values) != len(self.params):
             raise TypeError(f"{self.name} takes {len(self.params)} argument(s), "
                             f"got {len(values)}")
-        for i, (value, (_, field, bounds)) in enumerate(zip(values, self.params, strict=True)):
-            if bounds is not None:
+        checked = []
+        for value, field in zip(values, self.params, strict=True):
+            integer = _VALUE_KINDS[field]
+            if integer is not None:
+                bits, bounds = integer
                 if isinstance(value, bool) or not isinstance(value, int):
                     raise TypeError(f"{self.name}: {field} arguments must be whole numbers, "
                                     f"got {value!r}")
                 if not bounds[0] <= value < bounds[1]:
                     raise ValueError(f"{self.name}: {value} does not fit in an {field}")
+                value = value - 2**bits if value >= 2 ** (bits - 1) else value
             elif isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise TypeError(f"{self.name}: {field} arguments must be numbers, got {value!r}")
-            setattr(self.args[i].of, field, value)
-
-    def get_results(self):
-        fields, out = self.result_fields, self.out
-        if len(fields) == 1:  # the common case, kept short: it is on the hot path
-            return getattr(out[0].of, fields[0])
-        if not fields:
-            return None
-        return tuple(getattr(out[i].of, field) for i, field in enumerate(fields))
+            checked.append(value)
+        return tuple(checked)
 
 
 class _Compiled:
@@ -201,10 +185,62 @@ class _Compiled:
         self.imports = [f"{i.module}.{i.name}" for i in module.imports]
         self._exports: dict[str, _Export] = {}
 
-    def export(self, name: str) -> _Export:
+    def export(self, name: str, calls) -> _Export:
         if name not in self._exports:
-            self._exports[name] = _Export(self.module, name)
+            self._exports[name] = _Export(self.module, name, calls)
         return self._exports[name]
+
+
+class _PublicSite:
+    """An export's name and result count, for the public API's calls."""
+
+    def __init__(self, name: str, results: list[str]):
+        self.name, self.multiple = name, len(results) > 1
+
+
+class _PublicCalls:
+    """Cold calls and live instances through wasmtime's public Store/Instance API.
+
+    The path that needs nothing private: used where the fast path's self-test fails, or
+    when asked for (`WasmSandbox(fast_path=False)`). Same Store limits, same deadline.
+    """
+
+    name = "public API"
+
+    def __init__(self, engine: wasmtime.Engine, limits: tuple, deadline_ticks: int):
+        self._engine, self._limits, self._deadline = engine, limits, deadline_ticks
+
+    def site(self, name: str, params: list[str], results: list[str]) -> _PublicSite:
+        return _PublicSite(name, results)
+
+    def call(self, module: wasmtime.Module, site: _PublicSite, args: tuple):
+        store = self._new_store()
+        try:
+            func = wasmtime.Instance(store, module, ()).exports(store).get(site.name)
+            if not isinstance(func, wasmtime.Func):
+                raise LookupError(f"no export named {site.name!r}")
+            result = func(store, *args)
+        finally:
+            store.close()
+        return tuple(result) if site.multiple else result
+
+    def new_live(self, module: wasmtime.Module) -> wasmtime.Store:
+        store = self._new_store()
+        try:
+            wasmtime.Instance(store, module, ())
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    def drop_live(self, store: wasmtime.Store) -> None:
+        store.close()
+
+    def _new_store(self) -> wasmtime.Store:
+        store = wasmtime.Store(self._engine)
+        store.set_limits(*self._limits)
+        store.set_epoch_deadline(self._deadline)
+        return store
 
 
 class _EpochTicker:
@@ -296,8 +332,11 @@ class WasmSandbox(Sandbox):
     kind = KIND
     default_live = 1000
 
-    def __init__(self, limits: Limits | None = None):
+    def __init__(self, limits: Limits | None = None, fast_path: bool = True):
+        """`fast_path=False` runs every call through the public API (for comparing)."""
         super().__init__(limits)
+        self._fast_path = fast_path
+        self._calls = None
         self._engine: wasmtime.Engine | None = None
         self._ticker: _EpochTicker | None = None
         self._modules: OrderedDict = OrderedDict()
@@ -307,11 +346,21 @@ class WasmSandbox(Sandbox):
     # --- availability -------------------------------------------------------------
     @classmethod
     def check(cls) -> Availability:
-        # The import at the top of this module already proved wasmtime loads here.
-        return Availability(cls.kind, True, "", "")
+        # The import at the top of this module already proved wasmtime loads here; a fast
+        # path that failed its self-test is worth a note, never a reason to refuse.
+        _, note = _wasm_capi.probe()
+        return Availability(cls.kind, True, note, "")
 
     def versions(self) -> dict:
-        return {"wasmtime": metadata.version("wasmtime")}
+        return {"wasmtime": metadata.version("wasmtime"), "wasm calls": self.calls_via}
+
+    @property
+    def calls_via(self) -> str:
+        """Which path cold calls take here: wasmtime's C API (fast) or its public API."""
+        if self._calls is not None:
+            return self._calls.name
+        fast = self._fast_path and _wasm_capi.probe()[0] is not None
+        return _wasm_capi.CApiCalls.name if fast else _PublicCalls.name
 
     # --- life cycle ---------------------------------------------------------------
     def open(self) -> None:
@@ -326,14 +375,16 @@ class WasmSandbox(Sandbox):
         config.memory_guard_size = MEMORY_GUARD
         config.memory_reservation_for_growth = RESERVATION_FOR_GROWTH
         self._engine = wasmtime.Engine(config)
-        self._engine_ptr = self._engine.ptr()
         self._memory_bytes = int(self.limits.memory_mb * 2**20)
         self._deadline_ticks = max(1, math.ceil(self.limits.cpu_seconds / TICK_SECONDS))
-        self._extern = ffi.wasmtime_extern_t()
+        store_limits = (self._memory_bytes, MAX_TABLE_ELEMENTS, MAX_INSTANCES, MAX_TABLES,
+                        MAX_MEMORIES)
+        fast = _wasm_capi.fast_calls(self._engine, store_limits, self._deadline_ticks) \
+            if self._fast_path else None
+        self._calls = fast or _PublicCalls(self._engine, store_limits, self._deadline_ticks)
         fib = _Compiled(self._compile_uncached(guest_wat("fib")))
         # Kept outside the module cache, so evicting the reader's modules never frees it.
-        self._fib, self._fib_module = fib.export("fib"), fib.module
-        self._fib_ptr = fib.module.ptr()
+        self._fib, self._fib_module = fib.export("fib", self._calls), fib.module
         self._ticker = _EpochTicker(self._engine)
         _open_boxes.add(self)
 
@@ -345,6 +396,7 @@ class WasmSandbox(Sandbox):
             self._ticker = None
         self._modules.clear()
         self._wasi_linker = None
+        self._calls = None
         self._engine = None
 
     @property
@@ -411,8 +463,7 @@ class WasmSandbox(Sandbox):
         check_n(n)
         if self._engine is None:
             self._require_open()
-        self._fib.args[0].of.i64 = n
-        return self._run(self._fib_ptr, self._fib)
+        return self._run(self._fib_module, self._fib, (n,))
 
     def call_export(self, source, export: str, *args):
         """Run one exported function of the reader's own WAT or wasm in a fresh isolate.
@@ -425,45 +476,17 @@ class WasmSandbox(Sandbox):
         if compiled.imports:
             raise GuestError(KIND, f"the module imports {', '.join(compiled.imports)}; "
                                    "call_export grants no imports (run_wasi grants WASI)")
-        target = compiled.export(export)
-        target.set_args(args)
-        return self._run(compiled.module.ptr(), target)
+        target = compiled.export(export, self._calls)
+        return self._run(compiled.module, target, target.checked_args(args))
 
-    def _run(self, module_ptr, target: _Export):
+    def _run(self, module: wasmtime.Module, target: _Export, args: tuple):
         """The hot path: a Store, an Instance, one call, then the Store is deleted."""
-        store = _store_new(self._engine_ptr, None, _NO_FINALIZER)
-        if not store:
-            raise MemoryError("wasmtime could not create a Store")
         try:
-            context = _store_context(store)
-            _store_limiter(store, self._memory_bytes, MAX_TABLE_ELEMENTS, MAX_INSTANCES,
-                           MAX_TABLES, MAX_MEMORIES)
-            _set_epoch_deadline(context, self._deadline_ticks)
-            trap = POINTER(ffi.wasm_trap_t)()
-            instance = ffi.wasmtime_instance_t()
-            error = _instance_new(context, module_ptr, None, 0, byref(instance), byref(trap))
-            if error or trap:
-                self._raise(error, trap)
-            if not _export_get(context, byref(instance), target.name_bytes,
-                               len(target.name_bytes), byref(self._extern)):
-                raise GuestError(KIND, f"no export named {target.name!r}")
-            error = _func_call(context, byref(self._extern.of.func), target.args,
-                               len(target.params), target.out, len(target.results),
-                               byref(trap))
-            if error or trap:
-                self._raise(error, trap)
-            return target.get_results()
-        finally:
-            _store_delete(store)
-
-    def _limit(self, store) -> None:
-        _store_limiter(store, self._memory_bytes, MAX_TABLE_ELEMENTS, MAX_INSTANCES,
-                       MAX_TABLES, MAX_MEMORIES)
-
-    def _raise(self, error, trap):
-        if error:
-            raise self.translate(wasmtime.WasmtimeError._from_ptr(error)) from None
-        raise self.translate(wasmtime.Trap._from_ptr(trap)) from None
+            return self._calls.call(module, target.site, args)
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+            raise self.translate(exc) from None
+        except LookupError as exc:
+            raise GuestError(KIND, str(exc)) from None
 
     def translate(self, exc: Exception) -> LabkitError:
         """A wasmtime trap or error as labkit's error, with a one-line reason."""
@@ -637,23 +660,14 @@ class WasmSandbox(Sandbox):
         """Keep `count` idle instances live (each with one touched page of memory)."""
         self._require_open()
         self.check_live_count(count)
-        module_ptr = self._compile(guest_wat("resident")).module.ptr()
+        module = self._compile(guest_wat("resident")).module
         held = self._held
         try:
-            trap = POINTER(ffi.wasm_trap_t)()
             for _ in range(count):
-                store = _store_new(self._engine_ptr, None, _NO_FINALIZER)
-                if not store:
-                    raise MemoryError("wasmtime could not create a Store")
-                held.append(store)
-                context = _store_context(store)
-                self._limit(store)
-                _set_epoch_deadline(context, self._deadline_ticks)
-                instance = ffi.wasmtime_instance_t()
-                error = _instance_new(context, module_ptr, None, 0, byref(instance),
-                                      byref(trap))
-                if error or trap:
-                    self._raise(error, trap)
+                try:
+                    held.append(self._calls.new_live(module))
+                except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+                    raise self.translate(exc) from None
             yield list(held)
         finally:
             self._release_held()
@@ -666,7 +680,7 @@ class WasmSandbox(Sandbox):
     def _release_held(self) -> None:
         released = bool(self._held)
         while self._held:
-            _store_delete(self._held.pop())
+            self._calls.drop_live(self._held.pop())
         if released:
             _return_free_heap()
 
