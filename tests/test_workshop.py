@@ -272,13 +272,14 @@ def substituted(path: Path, exercises) -> dict:
         for name, answer in ex.answers().items():
             lines = "".join(cell["source"]).splitlines()
             tree = ast.parse("\n".join(lines))
-            assign = next(n for n in tree.body if isinstance(n, ast.Assign)
-                          and any(getattr(t, "id", None) == name for t in n.targets))
+            assign = next((n for n in tree.body if isinstance(n, ast.Assign)
+                           and any(getattr(t, "id", None) == name for t in n.targets)), None)
             check = next(n for n in tree.body if any(
                 isinstance(c, ast.Call) and getattr(c.func, "id", "") == ex.check
                 for c in ast.walk(n)))
             lines[check.lineno - 1:check.lineno - 1] = [f"{name} = {answer}"]
-            del lines[assign.lineno - 1:assign.end_lineno]
+            if assign is not None:  # a prediction's `name = ...` sits in an earlier cell
+                del lines[assign.lineno - 1:assign.end_lineno]
             cell["source"] = "\n".join(lines)
     return nb
 

@@ -131,16 +131,28 @@ def _solution(notebook: str, name: str) -> tuple[str, str] | None:
     return (matches[0].read_text(), matches[0].relative_to(ROOT).as_posix()) if matches else None
 
 
-def _inputs(tree: ast.Module, call: ast.Call, answer: ast.AST | None) -> tuple[str, ...]:
-    """What the attendee fills in: the checked name if the cell assigns it, else every
-    name the call uses that the cell sets to `...` (or to a code string) before the call."""
+def _assigned(tree: ast.Module | None) -> dict:
+    """name -> the value node of its first top-level assignment in a cell."""
     assigned = {}
-    for node in tree.body:
+    for node in tree.body if tree else []:
         if isinstance(node, ast.Assign):
             for target in node.targets:
                 if isinstance(target, ast.Name):
                     assigned.setdefault(target.id, node.value)
+    return assigned
+
+
+def _inputs(tree: ast.Module, call: ast.Call, answer: ast.AST | None,
+            earlier: dict | None = None) -> tuple[str, ...]:
+    """What the attendee fills in: the checked name if the cell assigns it, or if an earlier
+    cell sets it to `...` (a prediction written before a measurement); else every name the
+    call uses that the cell sets to `...` (or to a code string) before the call."""
+    assigned = _assigned(tree)
     if isinstance(answer, ast.Name) and answer.id in assigned:
+        return (answer.id,)
+    earlier = earlier or {}
+    if (isinstance(answer, ast.Name) and isinstance(earlier.get(answer.id), ast.Constant)
+            and earlier[answer.id].value is ...):
         return (answer.id,)
     used = [n.id for n in ast.walk(call) if isinstance(n, ast.Name)]
     return tuple(dict.fromkeys(
@@ -162,6 +174,8 @@ def _static_value(source: str | None, namespace: dict):
 
 
 def _tolerance(check: str, bound: inspect.BoundArguments) -> str:
+    if check == "check_prediction":
+        return f"any prediction within {ast.literal_eval(bound.arguments['within']):g}x"
     if check != "check_number":
         return "exact"
     rel_tol = bound.arguments.get("rel_tol")
@@ -177,10 +191,11 @@ def exercises(path: Path) -> list[Exercise]:
     cells = json.loads(Path(path).read_text())["cells"]
     checks = {name: dotted for name, dotted in _imports(cells).items()
               if name.startswith("check_")}
-    found = []
+    found, earlier = [], {}
     for index, cell in enumerate(cells):
         source = _code(cell)
         tree = _parse(source) if cell["cell_type"] == "code" else None
+        previous, earlier = earlier, {**_assigned(tree), **earlier}
         calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)
                  and isinstance(node.func, ast.Name) and node.func.id in checks] if tree else []
         for call in calls:
@@ -188,13 +203,16 @@ def exercises(path: Path) -> list[Exercise]:
             signature = inspect.signature(_resolve(checks[call.func.id]))
             bound = signature.bind_partial(*call.args, **{k.arg: k.value for k in call.keywords})
             first = next(iter(bound.arguments.values()), None)
-            inputs = _inputs(tree, call, first)
+            inputs = _inputs(tree, call, first, previous)
             if not inputs:
                 raise KeyError_(f"{stem} cell {index}: {call.func.id} checks no name the cell "
                                 "assigns; start the cell with `your_answer = ...`")
             solutions = {name: found_file for name in inputs
                          if (found_file := _solution(stem, name))}
-            expected = bound.arguments.get("expected")
+            # What the check accepts: expected= for numbers and choices, the measurement a
+            # prediction is held to, the right explanation.
+            expected = next((bound.arguments[key] for key in ("expected", "measured", "right")
+                             if key in bound.arguments), None)
             expected_src = ast.get_source_segment(source, expected) if expected else None
             value = None if solutions else _static_value(
                 expected_src, _import_namespace(cells[:index + 1]))
