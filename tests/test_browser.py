@@ -4,8 +4,9 @@ For each notebook: open it, Kernel > Restart Kernel and Run All Cells, then chec
 code cell ran once, in order, without an error; that every widget displayed; that every
 plotly figure was drawn and its axes fit its data; that every explorer's controls redraw
 its figures; and that an exercise answered wrong, then right, AFTER Run All gets the right
-feedback each time. Notebooks 04 and 05 run a second time as a laptop without containers
-sees them (LABKIT_NO_CONTAINERS=1: isolates live, containers from the recording).
+feedback each time. The notebooks that start containers (04, 05, 06) run a second time as
+a laptop without containers sees them (LABKIT_NO_CONTAINERS=1: isolates live, containers
+from the recording), the most common machine in a workshop room.
 
 Chromium comes from the system (Playwright cannot download browsers here); without one the
 browser tests skip with the reason, unless LABKIT_REQUIRE_BROWSER=1 (set by `make
@@ -32,7 +33,8 @@ PROFILES = {
     "as-is": {},
     "no-containers": {"LABKIT_NO_CONTAINERS": "1"},
 }
-NO_CONTAINERS_NOTEBOOKS = ("04_containers_up_close.ipynb", "05_head_to_head.ipynb")
+NO_CONTAINERS_NOTEBOOKS = ("04_containers_up_close.ipynb", "05_head_to_head.ipynb",
+                           "06_the_essay_claim_by_claim.ipynb")
 RUNS = [("as-is", name) for name in NOTEBOOKS] + \
        [("no-containers", name) for name in NO_CONTAINERS_NOTEBOOKS]
 
@@ -72,8 +74,8 @@ EXERCISES = {
         r"^Not yet: peak personal chefs = 3,750 is too low\. Hint:",
         r"^Right: peak personal chefs = 5,000\.")],
     "02_the_scaling_math.ipynb": [Exercise(
-        "world_cpus = ...", "world_cpus = 6_000_000", "world_cpus = 1e9 * 0.15 / 50",
-        r"^Not yet: CPUs = \S+ is too high\. Hint:", r"^Right: CPUs = ")],
+        "sessions_at_20 = ...", "sessions_at_20 = 15_000_000", "sessions_at_20 = 100e6 * 0.20",
+        r"^Not yet: sessions = \S+ is too low\. Hint:", r"^Right: sessions = ")],
     "03_isolates_up_close.ipynb": [
         Exercise("(i64.const 0)))", "(local.get $n)))", SUM_TO_RIGHT,
                  r"^Not yet: sum_to\(\d+\) returned \d+, which is not right\. Hint:",
@@ -83,14 +85,17 @@ EXERCISES = {
                  r"^Right: lucas gave the right answer in 4 fresh isolates\.",
                  unavailable=r"^'?This exercise needs workerd: \S")],
     "04_containers_up_close.ipynb": [Exercise(
-        "containers_per_second = ...", "containers_per_second = 1",
-        "containers_per_second = 1000 / median_ms['runc']",
-        r"^Not yet: containers per second = 1 is too low\. Hint:",
-        r"^Right: containers per second = ")],
+        "idle_containers = ...", "idle_containers = 1",
+        "idle_containers = 64e9 / (per_container_kb['runc'] * 1e3)",
+        r"^Not yet: idle containers in 64 GB = 1 is too low\. Hint:",
+        r"^Right: idle containers in 64 GB = ")],
     "05_head_to_head.ipynb": [Exercise(
         "runc_over_wasm = ...", "runc_over_wasm = 1",
-        "runc_over_wasm = by_kind['runc']['start_ms_p50'] / by_kind['wasm']['start_ms_p50']",
+        "runc_over_wasm = by_kind['runc']['ratio_to_wasm']['start_ms_p50']",
         r"^Not yet: the ratio = 1 is too low\. Hint:", r"^Right: the ratio = ")],
+    "06_the_essay_claim_by_claim.ipynb": [Exercise(
+        "my_servers = ...", "my_servers = 1_000", "my_servers = 1e9 * 0.15 * 2.5 * 2 / 13 / 384",
+        r"^Not yet: servers = 1,000 is too low\. Hint:", r"^Right: servers = ")],
 }
 
 
@@ -288,6 +293,75 @@ def test_exercises_give_the_right_feedback_after_run_all(ran):
                                              f"feedback is {feedback[:300]!r}, expected "
                                              f"/{expected}/"))
     fail_at(ran, "exercises", problems)
+
+
+# ------------------------------------------------------------------ the checks' own checks
+
+FAKE_EXPLORER = """
+<div class="jp-NotebookPanel"><div class="jp-OutputArea-output"><div class="widget-vbox">
+  <div class="widget-slider"><label class="widget-label">redraws</label>
+    <div class="noUi-handle" tabindex="0" aria-valuenow="1" data-draws="yes"></div></div>
+  <div class="widget-slider"><label class="widget-label">draws nothing</label>
+    <div class="noUi-handle" tabindex="0" aria-valuenow="1"></div></div>
+  <div class="js-plotly-plot"><svg><g class="cartesianlayer"><path d="M0,0L9,9"/></g></svg></div>
+</div></div></div>
+<script>
+  for (const handle of document.querySelectorAll('.noUi-handle')) {
+    handle.addEventListener('keydown', event => {
+      if (event.key !== 'End') return;
+      handle.setAttribute('aria-valuenow', '9');
+      if (handle.dataset.draws) document.querySelector('path').setAttribute('d', 'M0,9L9,0');
+    });
+  }
+</script>
+"""
+
+
+def test_explorer_check_tells_a_dead_control_from_a_live_one(browser):
+    page = browser.new_page()
+    try:
+        page.set_content(FAKE_EXPLORER)
+        [box] = explorers.explorers(page)
+        moves = {m.label: m for m in explorers.move_every_control(box, patience=1.0)}
+    finally:
+        page.close()
+    assert moves["redraws"].ok and moves["redraws"].redrew
+    assert not moves["draws nothing"].ok, moves["draws nothing"]
+    assert moves["draws nothing"].action == "End: 1 -> 9"  # the value moved, the drawing not
+
+
+def test_axis_check_catches_a_line_on_a_log_axis_drawn_by_plotly(browser):
+    """Notebook 04's old defect, rebuilt: a median line and label at x=20 ms on a log axis.
+
+    plotly.js reads shape and annotation positions on a log axis in log10 units, so x=20
+    stretches the axis to 10^20 ms; placed at log10(20), the same line is where it belongs.
+    """
+    import json
+    import math
+
+    import plotly
+    import plotly.graph_objects as go
+
+    plotly_js = os.path.join(os.path.dirname(plotly.__file__), "package_data", "plotly.min.js")
+    found = {}
+    for where in (20, math.log10(20)):
+        fig = go.Figure(go.Scatter(x=[0.8, 2, 3, 5, 8, 20, 90], y=[1, 3, 4, 6, 4, 2, 1]))
+        fig.update_xaxes(type="log")
+        fig.add_vline(x=where, annotation_text="median")
+        page = browser.new_page()
+        try:
+            page.set_content("<div id='figure' style='width:900px;height:400px'></div>")
+            page.add_script_tag(path=plotly_js)
+            page.evaluate("fig => Plotly.newPlot('figure', fig.data, fig.layout)",
+                          json.loads(json.dumps(fig.to_plotly_json(), default=list)))
+            [figure] = figures.collect(page)
+        finally:
+            page.close()
+        assert figure["drawn"] > 0
+        found[where] = [p for a in figures.axes_of(figure) for p in figures.axis_problems(a)]
+    assert any("xaxis (log)" in p and "far more than the data needs" in p
+               for p in found[20]), found[20]
+    assert found[math.log10(20)] == []
 
 
 # ------------------------------------------------------------------ the axis rule itself

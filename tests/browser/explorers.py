@@ -105,10 +105,10 @@ def _choose_another(select) -> str:
     return f"chose {other!r}"
 
 
-def _settled_drawing(box) -> str:
+def _settled_drawing(box, patience: float) -> str:
     """The drawing once it has stopped changing (a previous move's redraw is finished)."""
     drawing = box.evaluate(DRAWING_JS)
-    deadline = time.monotonic() + REDRAW_SECONDS
+    deadline = time.monotonic() + patience
     while time.monotonic() < deadline:
         time.sleep(SETTLE_SECONDS)
         again = box.evaluate(DRAWING_JS)
@@ -118,10 +118,10 @@ def _settled_drawing(box) -> str:
     return drawing
 
 
-def _watch(box, drawing: str, labels: list[str]) -> tuple[bool, float]:
+def _watch(box, drawing: str, labels: list[str], patience: float) -> tuple[bool, float]:
     """Wait for the drawing to change or controls to appear; (redrew, seconds)."""
     started = time.monotonic()
-    while time.monotonic() - started < REDRAW_SECONDS:
+    while time.monotonic() - started < patience:
         if box.evaluate(DRAWING_JS) != drawing:
             return True, time.monotonic() - started
         if set(_visible_labels(box)) - set(labels):
@@ -130,10 +130,11 @@ def _watch(box, drawing: str, labels: list[str]) -> tuple[bool, float]:
     return False, time.monotonic() - started
 
 
-def move_every_control(box) -> list[Move]:
+def move_every_control(box, patience: float = REDRAW_SECONDS) -> list[Move]:
     """Move each control of one explorer (revealed ones too); report each control's move.
 
     Sliders go before switches, so a mode switch cannot hide a slider before it is tried.
+    A move that changes nothing drawn within `patience` seconds is reported as such.
     """
     moves: list[Move] = []
     done: set[str] = set()
@@ -146,9 +147,9 @@ def move_every_control(box) -> list[Move]:
         label = waiting[0]
         done.add(label)
         for act in _actions(_control(box, label)):
-            drawing = _settled_drawing(box)
+            drawing = _settled_drawing(box, patience)
             action = act()
-            redrew, seconds = _watch(box, drawing, labels)
+            redrew, seconds = _watch(box, drawing, labels, patience)
             time.sleep(0.2)  # let a redraw's layout settle before reading what it revealed
             revealed = tuple(sorted(set(_visible_labels(box)) - set(labels)))
             move = Move(label, action, redrew, revealed, seconds)

@@ -23,10 +23,13 @@ JUDGED_TYPES = ("linear", "log")  # category and date axes place data by their o
 
 COLLECT_JS = """
 () => {
-  const notebook = window.jupyterapp.shell.currentWidget.content;
+  // the open notebook's cells, by index; on a plain page, the page is "cell" 0
+  const cells = window.jupyterapp
+    ? window.jupyterapp.shell.currentWidget.content.widgets.map(cell => cell.node)
+    : [document.body];
   const found = [];
-  notebook.widgets.forEach((cell, index) => {
-    for (const gd of cell.node.querySelectorAll('.js-plotly-plot')) {
+  cells.forEach((node, index) => {
+    for (const gd of node.querySelectorAll('.js-plotly-plot')) {
       const box = gd.getBoundingClientRect();
       const layout = gd._fullLayout || {};
       const traces = (gd._fullData || []).filter(t => t.visible === true);
@@ -112,5 +115,5 @@ def axes_of(figure: dict) -> list[Axis]:
 
 
 def collect(page) -> list[dict]:
-    """Every plotly figure in the open notebook, as plain data (see COLLECT_JS)."""
+    """Every plotly figure in the open notebook (or the page), as plain data (COLLECT_JS)."""
     return page.evaluate(COLLECT_JS)

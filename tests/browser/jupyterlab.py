@@ -153,6 +153,8 @@ def serve(project_root: Path, workdir: Path, env: dict[str, str] | None = None):
     full_env = {**os.environ, **(env or {}),
                 "JUPYTER_RUNTIME_DIR": str(workdir / "runtime"),
                 "JUPYTER_CONFIG_DIR": str(workdir / "config"),
+                # no kernels from the user's own folders: the lab's venv kernel runs the notebooks
+                "JUPYTER_DATA_DIR": str(workdir / "data"),
                 "JUPYTERLAB_SETTINGS_DIR": str(settings),
                 "JUPYTERLAB_WORKSPACES_DIR": str(workdir / "workspaces"),
                 "PYTHONUNBUFFERED": "1"}
