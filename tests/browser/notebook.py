@@ -82,7 +82,7 @@ class Notebook:
 
     def __init__(self, page, server, name: str, profile: str = "as-is"):
         self.page, self.server, self.name, self.profile = page, server, name, profile
-        self.as_opened: list[Cell] = []  # the cells as stored, read before anything runs
+        self.problems_as_opened: list[tuple[int, str]] = []  # in the stored outputs
 
     def open(self) -> Notebook:
         # ?reset: a fresh workspace, so no notebook from an earlier page is reopened
