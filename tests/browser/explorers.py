@@ -1,9 +1,12 @@
 """The notebooks' explorers (ipywidgets boxes holding plotly figures), moved like a reader.
 
 A slider is moved from the keyboard (focus its handle, press End, or Home when it already
-sits at the end); a row of toggle buttons gets a click on a button not yet chosen. After
-each move the explorer's drawn figures must change. A control whose move only shows or
-hides other controls (a mode switch) counts when it reveals controls; those are moved next.
+sits at the end); in a row of toggle buttons the unchosen ones are clicked, last first, until
+one changes something (a preset row starts on a value its first button repeats). After each
+move the explorer's drawn figures must change. A control whose move only shows or hides
+other controls (a mode switch) counts when it reveals controls; those are moved next. The
+seconds reported run from the key press to the changed drawing, polled from Python, so they
+are upper bounds on the redraw time.
 """
 
 from __future__ import annotations
