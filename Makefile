@@ -31,6 +31,12 @@ test: setup
 	$(PY) -m ruff check labkit tests benchmarks
 	$(PY) -m pytest
 
+# Every notebook in JupyterLab in Chromium, as an attendee meets it (also part of `make test`;
+# here a missing Chromium is a failure, not a skip). Screenshots of failures: test-artifacts/.
+.PHONY: test-browser
+test-browser: setup
+	LABKIT_REQUIRE_BROWSER=1 $(PY) -m pytest tests/test_browser.py
+
 # For teachers: re-run every notebook top to bottom and save its outputs, then stamp each
 # with the labkit that made them and the kinds that ran (tests/test_stored_outputs.py checks
 # it). Widget state is not stored: each plotly FigureWidget would add its 5 MB JavaScript
