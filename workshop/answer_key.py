@@ -48,6 +48,16 @@ class Exercise:
     solutions: dict     # input -> (text, path) from workshop/solutions/, where one exists
 
     @property
+    def title(self) -> str:
+        """The notebook's own name for it ("Exercise 3"), or that it sits in the text (a
+        prediction checked mid-notebook has no exercise heading of its own)."""
+        first = self.question.splitlines()[0].strip() if self.question else ""
+        found = re.match(r"^(?:#+\s*|\*\*)Exercise\s+(\d+)|^\*\*(\d+)\.", first, re.I)
+        if found:
+            return f"Exercise {found.group(1) or found.group(2)}"
+        return "A check in the text"
+
+    @property
     def live(self) -> bool:
         """True when the accepted answer depends on this machine's own measurement."""
         return not self.solutions and self.value is None
@@ -275,7 +285,8 @@ def render(exercises_by_notebook: dict[str, list[Exercise]]) -> str:
         for ex in found:
             tag = " *(measured)*" if ex.live else ""
             question = "\n".join("> " + line if line else ">" for line in ex.question.splitlines())
-            out += [f"### Exercise {ex.number}{tag} (code cell {ex.cell}, `{ex.check}`)", "",
+            out += [f"### {ex.title}{tag} (self-check {ex.number}, code cell {ex.cell}, "
+                    f"`{ex.check}`)", "",
                     question, "", "**Answer:** " + _answer_text(ex), ""]
     return "\n".join(out).rstrip() + "\n"
 
