@@ -29,14 +29,19 @@ from labkit import paths
 
 NOTEBOOKS = sorted(p.name for p in (paths.PROJECT_ROOT / "notebooks").glob("*.ipynb"))
 # Profiles: the environment JupyterLab (and so every kernel) runs with.
+# "hub" is a JupyterHub or Binder attendee: no containers and no workerd (a runtimes folder
+# that does not exist), so V8 comes from the recording too.
 PROFILES = {
     "as-is": {},
     "no-containers": {"LABKIT_NO_CONTAINERS": "1"},
+    "hub": {"LABKIT_NO_CONTAINERS": "1", "LABKIT_RUNTIMES": "/nonexistent/labkit-runtimes"},
 }
 NO_CONTAINERS_NOTEBOOKS = ("04_containers_up_close.ipynb", "05_head_to_head.ipynb",
                            "06_the_essay_claim_by_claim.ipynb")
+HUB_NOTEBOOKS = ("00_start_here.ipynb", "03_isolates_up_close.ipynb", "05_head_to_head.ipynb")
 RUNS = [("as-is", name) for name in NOTEBOOKS] + \
-       [("no-containers", name) for name in NO_CONTAINERS_NOTEBOOKS if name in NOTEBOOKS]
+       [("no-containers", name) for name in NO_CONTAINERS_NOTEBOOKS if name in NOTEBOOKS] + \
+       [("hub", name) for name in HUB_NOTEBOOKS if name in NOTEBOOKS]
 
 # How many explorers each notebook shows: a missing one must fail, not skip.
 EXPLORER_COUNT = {"01_restaurant_vs_personal_chef.ipynb": 1,
