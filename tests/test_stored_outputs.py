@@ -79,3 +79,14 @@ def test_every_path_dependent_cell_names_a_real_kind():
         for cell in notebook["cells"]:
             for kind in nbval_compare.depends_on("".join(cell["source"])):
                 assert kind in KINDS, f"{path.name}: NBVAL_DEPENDS_ON names {kind!r}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_a_stored_explorer_says_how_to_get_its_sliders(path):
+    """A saved explorer cell shows one line of text; the prose before it says to run it."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    for index, cell in enumerate(cells):
+        if cell["cell_type"] == "code" and "Explorer(" in "".join(cell["source"]):
+            before = next(c for c in reversed(cells[:index]) if c["cell_type"] == "markdown")
+            assert "sliders appear when you run" in "".join(before["source"]), (
+                f"{path.name} cell {index}: no hint to run the explorer")
