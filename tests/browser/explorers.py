@@ -59,12 +59,17 @@ def _visible_labels(box) -> list[str]:
     return box.evaluate(LABELS_JS, CONTROLS)
 
 
-def _control(box, label: str):
-    for control in box.locator(CONTROLS).all():
-        name = control.locator(".widget-label").first
-        if control.is_visible() and name.inner_text().strip() == label:
-            return control
-    raise AssertionError(f"control {label!r} vanished")
+def _control(box, label: str, patience: float = 3.0):
+    """The visible control with this label; a widget mid-redraw gets a moment to come back."""
+    deadline = time.monotonic() + patience
+    while True:
+        for control in box.locator(CONTROLS).all():
+            name = control.locator(".widget-label").first
+            if control.is_visible() and name.inner_text().strip() == label:
+                return control
+        if time.monotonic() > deadline:
+            raise AssertionError(f"control {label!r} vanished")
+        time.sleep(0.1)
 
 
 def _is_switch(control) -> bool:
