@@ -50,6 +50,24 @@ def eventually(condition: Callable[[], object], within: float = 10.0,
         time.sleep(every)
 
 
+def notebook_texts(cell) -> list[str]:
+    """What nbval compares in a notebook cell: its text outputs in order, each stream's
+    chunks joined (a kernel may split one print across several messages)."""
+    out, last_stream = [], None
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "stream":
+            if last_stream == output.get("name"):
+                out[-1] += output["text"]
+            else:
+                out.append(output["text"])
+            last_stream = output.get("name")
+            continue
+        last_stream = None
+        if "text/plain" in output.get("data", {}):
+            out.append(output["data"]["text/plain"])
+    return out
+
+
 def process_gone(pid: int) -> bool:
     """True once no live process has that pid (a zombie has ended: only reaping is left)."""
     try:

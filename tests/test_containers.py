@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import assert_nothing_new, eventually, process_gone
+from conftest import assert_nothing_new, eventually, notebook_texts, process_gone
 
 from labkit import nbval_compare, paths
 from labkit.errors import LabkitError, LimitExceeded, Unavailable
@@ -404,17 +404,6 @@ def test_recording_is_labelled_with_its_machine():
     assert "cores" in containers_lab.describe_machine(recording["machine"])
 
 
-def _texts(cell) -> list[str]:
-    """What nbval compares in a cell: stream text and text/plain, in order."""
-    out = []
-    for output in cell.get("outputs", []):
-        if output["output_type"] == "stream":
-            out.append(output["text"])
-        elif "text/plain" in output.get("data", {}):
-            out.append(output["data"]["text/plain"])
-    return out
-
-
 def test_notebook_without_containers_says_so_and_shows_the_recording(monkeypatch):
     """Run notebook 04 with containers switched off: it says so plainly, shows recorded
     numbers, and every cell not marked as varying prints exactly what the live run did."""
@@ -426,11 +415,12 @@ def test_notebook_without_containers_says_so_and_shows_the_recording(monkeypatch
     monkeypatch.setenv(containers.DISABLE_ENV, "1")
     fresh = nbformat.read(path, as_version=4)
     NotebookClient(fresh, timeout=120, kernel_name="python3").execute()
-    said = "".join(_texts(next(c for c in fresh.cells if 'availability("runc")' in c.source)))
+    doctor_cell = next(c for c in fresh.cells if 'availability("runc")' in c.source)
+    said = "".join(notebook_texts(doctor_cell))
     assert "No container runtime here: switched off by LABKIT_NO_CONTAINERS" in said
     assert "RECORDED, not measured now" in said and "cores" in said
     for old, new in zip(stored.cells, fresh.cells, strict=True):
         # A cell marked NBVAL_DEPENDS_ON a container kind took the other path here, by design.
         if new.cell_type == "code" and not new.source.startswith("# NBVAL_IGNORE_OUTPUT") \
                 and not nbval_compare.depends_on(new.source):
-            assert _texts(new) == _texts(old), new.source[:80]
+            assert notebook_texts(new) == notebook_texts(old), new.source[:80]

@@ -3,22 +3,13 @@ what is missing, fills in the recorded run (labelled), and its fixed text is unc
 
 import nbformat
 import pytest
+from conftest import notebook_texts as texts
 from nbclient import NotebookClient
 
 from labkit import bench, paths
 from labkit.sandboxes import KINDS
 
 NOTEBOOK = paths.PROJECT_ROOT / "notebooks" / "05_head_to_head.ipynb"
-
-
-def texts(cell) -> list[str]:
-    out = []
-    for output in cell.get("outputs", []):
-        if "text" in output:
-            out.append(output["text"])
-        elif "text/plain" in output.get("data", {}):
-            out.append(output["data"]["text/plain"])
-    return out
 
 
 def test_committed_recording_covers_every_kind_that_ran_on_the_reference_machine():

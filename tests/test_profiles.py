@@ -16,6 +16,7 @@ import sys
 
 import nbformat
 import pytest
+from conftest import notebook_texts as texts
 from nbclient import NotebookClient
 
 from labkit import nbval_compare, paths, stamp
@@ -30,23 +31,6 @@ CASES = [
     ("05_head_to_head", NO_CONTAINERS),
     ("05_head_to_head", NO_WORKERD),
 ]
-
-
-def texts(cell) -> list[str]:
-    """A cell's text outputs; a stream's chunks joined (the kernel may split them anywhere)."""
-    out, last_stream = [], None
-    for output in cell.get("outputs", []):
-        if output.get("output_type") == "stream":
-            if last_stream == output.get("name"):
-                out[-1] += output["text"]
-            else:
-                out.append(output["text"])
-            last_stream = output.get("name")
-            continue
-        last_stream = None
-        if "text/plain" in output.get("data", {}):
-            out.append(output["data"]["text/plain"])
-    return out
 
 
 def profile_under(env: dict) -> dict:
