@@ -45,7 +45,7 @@ notebooks: setup
 	$(PY) -m jupyter nbconvert --to notebook --execute --inplace \
 	  --ExecutePreprocessor.store_widget_state=False \
 	  --ExecutePreprocessor.record_timing=False notebooks/*.ipynb
-	$(PY) -m labkit.stamp notebooks/*.ipynb
+	$(PY) -m labkit.devtools.stamp notebooks/*.ipynb
 
 # The notebooks with their stored outputs as a static site, in _site/ (nothing is re-run).
 site: $(STAMP)

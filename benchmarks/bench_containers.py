@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from labkit.measure import Stats, time_calls
-from labkit.sandboxes import availability, oci, open_sandbox
+from labkit.sandboxes import _owned, availability, open_sandbox
 
 TARGET_RATIO = 1.15
 
@@ -37,7 +37,7 @@ def shell_loop_ms(command: list[str], bundle: Path, calls: int, tag: str) -> flo
               f'{runtime} run --bundle "$1" "$2-$i" >/dev/null || exit 1; done')
     started = time.perf_counter_ns()
     subprocess.run(["/bin/sh", "-c", script, "loop", str(bundle),
-                    f"{oci.PREFIX}{os.getpid()}-{tag}"], check=True)
+                    f"{_owned.PREFIX}{os.getpid()}-{tag}"], check=True)
     return (time.perf_counter_ns() - started) / 1e6 / calls
 
 
@@ -85,7 +85,7 @@ def density(kind: str, live: int) -> float | None:
             release_started = time.perf_counter()
         down = time.perf_counter() - release_started
         left = [p.name for p in Path(box.state_root).iterdir()
-                if p.name.startswith(f"{oci.PREFIX}{os.getpid()}-")]
+                if p.name.startswith(f"{_owned.PREFIX}{os.getpid()}-")]
     per = (during - before).pss / live
     print(f"{kind}: held {running} live containers ({live} asked) in {up:.1f} s "
           f"({live / up:.0f}/s); {during.processes} processes, {per / 1e6:.2f} MB each "
@@ -108,7 +108,7 @@ def manager(kind: str, n: int, live: int) -> None:
         with box.hold(live):
             during = box.footprint()
         left = [name for name in box.list_containers()
-                if name.startswith(f"{oci.PREFIX}{os.getpid()}-")]
+                if name.startswith(f"{_owned.PREFIX}{os.getpid()}-")]
     print(f"{kind}: cold call median {stats.median_ms:.1f} ms, p99 {stats.p99_ms:.1f} ms "
           f"({stats.per_second:.1f}/s, {n} calls); {live} live: "
           f"{(during - before).pss / live / 1e6:.2f} MB each with their monitors "

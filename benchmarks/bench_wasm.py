@@ -28,8 +28,7 @@ import numpy as np
 import wasmtime
 
 from labkit.measure import Stats, machine_info, time_calls
-from labkit.sandboxes import _wasm_capi
-from labkit.sandboxes.wasm import WasmSandbox, guest_wat
+from labkit.sandboxes.wasm import WasmSandbox, _capi, guest_wat
 from labkit.workload import STANDARD_N, expected
 
 MEMORY_CAP = 64 * 2**20
@@ -97,7 +96,7 @@ def throughput(fn, n: int) -> float:
 
 def measure_speed(box: WasmSandbox, n: int, rounds: int) -> dict:
     contenders = {"bare-api": bare_api_loop(box._engine, box._fib_module)}
-    bindings, why_not = _wasm_capi.probe()
+    bindings, why_not = _capi.probe()
     if bindings is not None:
         contenders["bare-ffi"] = bare_ffi_loop(box._engine, box._fib_module)
     else:

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import psutil
 
-from labkit import workerd
 from labkit.errors import LabkitError
 from labkit.sandboxes import availability, open_sandbox, parse_kinds
+from labkit.sandboxes.v8 import workerd
 
 CALLS = {"wasm": 10_000, "v8": 2_000, "runc": 500, "crun": 500, "process": 500}
 DEFAULT_CALLS = 500

@@ -28,7 +28,7 @@ import psutil
 import pytest
 
 from labkit.errors import Unavailable
-from labkit.sandboxes import KINDS, oci, sandbox_class
+from labkit.sandboxes import KINDS, _owned, sandbox_class
 
 # How long teardown the kernel finishes after a test may take before it counts as a leak.
 SETTLE_SECONDS = 10.0
@@ -94,7 +94,7 @@ class Stock:
 def own_marks(pid: int | None = None) -> tuple[str, ...]:
     """Substrings of the names labkit gives what this process makes (containers, bundles)."""
     pid = os.getpid() if pid is None else pid
-    return f"{oci.PREFIX}{pid}-", f"{oci.BUNDLE_PREFIX}{pid}-"
+    return f"{_owned.PREFIX}{pid}-", f"{_owned.BUNDLE_PREFIX}{pid}-"
 
 
 def _numbered(names) -> set[str]:
@@ -207,7 +207,7 @@ def _temp_folders(stock: Stock, pid: int, marks: tuple[str, ...]) -> None:
     for entry in entries:
         if any(m in entry for m in marks):
             names.append(entry.split(str(pid), 1)[0] + f"{pid}-*")
-        elif not entry.startswith(oci.BUNDLE_PREFIX):  # another process's bundle: not ours
+        elif not entry.startswith(_owned.BUNDLE_PREFIX):  # another process's bundle: not ours
             for runtime in _subfolders(os.path.join(tmp, entry)):
                 for run_folder in _subfolders(runtime):
                     if _owner_of(run_folder) == pid:

@@ -21,10 +21,12 @@ from pathlib import Path
 import pytest
 from conftest import assert_nothing_new, eventually, notebook_texts, process_gone
 
-from labkit import nbval_compare, paths
+from labkit import paths
+from labkit.devtools import nbval_compare
 from labkit.errors import LabkitError, LimitExceeded, Unavailable
-from labkit.sandboxes import availability, containers, oci, open_sandbox
+from labkit.sandboxes import _owned, availability, containers, open_sandbox
 from labkit.sandboxes.base import Limits
+from labkit.sandboxes.containers import bundle, managers, runtime
 from labkit.workload import expected
 
 pytestmark = pytest.mark.usefixtures("nothing_left_behind")
@@ -89,7 +91,7 @@ def test_cannot_see_host_processes(box):
 
 def test_own_hostname_and_only_loopback(box):
     out = box.run_script("hostname; cat /proc/net/dev").stdout
-    assert out.splitlines()[0] == oci.HOSTNAME != socket.gethostname()
+    assert out.splitlines()[0] == bundle.HOSTNAME != socket.gethostname()
     interfaces = [line.split(":")[0].strip() for line in out.splitlines()[3:]]
     assert interfaces == ["lo"]
 
@@ -144,7 +146,7 @@ def test_fork_bomb_is_contained(kind):
 # --- many at once -----------------------------------------------------------------------
 def test_hold_keeps_containers_alive_then_deletes_them(box):
     with box.hold(5) as held:
-        assert len(held) == 5 and all(name.startswith(oci.PREFIX) for name in held)
+        assert len(held) == 5 and all(name.startswith(_owned.PREFIX) for name in held)
         assert set(held) <= set(box.list_containers())
         memory = box.footprint()
         assert memory.processes >= 5
@@ -185,8 +187,8 @@ def test_exception_inside_with_block_releases_everything(box, nothing_left_behin
 @oci_kinds
 def test_leftovers_of_a_killed_kernel_are_removed(kind, tmp_path):
     gone = dead_pid()  # the "killed kernel"
-    stale_id = f"{oci.PREFIX}{gone}-1"
-    stale_dir = Path(tempfile.gettempdir()) / f"{oci.BUNDLE_PREFIX}{gone}-x"
+    stale_id = f"{_owned.PREFIX}{gone}-1"
+    stale_dir = Path(tempfile.gettempdir()) / f"{_owned.BUNDLE_PREFIX}{gone}-x"
     stale_dir.mkdir()
     with open_sandbox(kind) as first:
         bundle = first._bundle(["/bin/sleep", "60"])
@@ -215,16 +217,16 @@ def test_a_kernel_killed_while_holding_leaves_nothing_after_the_next_start(kind)
     kernel.wait()
     kernel.stdin.close()
     kernel.stdout.close()
-    dead = f"{oci.PREFIX}{kernel.pid}-"
+    dead = f"{_owned.PREFIX}{kernel.pid}-"
     with open_sandbox(kind) as box:
         assert not [name for name in box.list_containers() if name.startswith(dead)]
     assert eventually(lambda: all(process_gone(p) for p in pids))
-    assert not list(Path(tempfile.gettempdir()).glob(f"{oci.BUNDLE_PREFIX}{kernel.pid}-*"))
+    assert not list(Path(tempfile.gettempdir()).glob(f"{_owned.BUNDLE_PREFIX}{kernel.pid}-*"))
 
 
 @needs("podman")
 def test_podman_leftovers_of_a_killed_kernel_are_removed():
-    stale = f"{oci.PREFIX}{dead_pid()}-1"
+    stale = f"{_owned.PREFIX}{dead_pid()}-1"
     with open_sandbox("podman") as first:
         subprocess.run([*first._cli(), "run", "--detach", *first._container_args(stale),
                         first.image, "/bin/sleep", "60"], check=True, capture_output=True)
@@ -271,10 +273,10 @@ def test_missing_rootfs_is_named(tmp_path):
 
 @needs("runc")
 def test_a_given_rootfs_and_the_host_binaries_fallback_both_run(tmp_path):
-    oci.build_rootfs(tmp_path / "mine")
+    bundle.build_rootfs(tmp_path / "mine")
     with containers.RuncSandbox(rootfs=tmp_path / "mine") as box:
         assert box.run_standard() == expected()
-    host = oci.build_rootfs(tmp_path / "host", use_host=True)
+    host = bundle.build_rootfs(tmp_path / "host", use_host=True)
     assert host.source.startswith("host binaries") and "/usr" in host.host_binds
     with containers.RuncSandbox(rootfs=tmp_path / "host") as box:
         assert box.run_standard() == expected()
@@ -285,7 +287,7 @@ def test_a_given_rootfs_and_the_host_binaries_fallback_both_run(tmp_path):
 
 def test_not_root_says_so(monkeypatch):
     monkeypatch.delenv(containers.DISABLE_ENV, raising=False)  # that check comes first
-    monkeypatch.setattr(containers, "running_as_root", lambda: False)
+    monkeypatch.setattr(runtime, "running_as_root", lambda: False)
     monkeypatch.setattr(containers.OciSandbox, "runtime_binary", classmethod(lambda c: "/x"))
     for kind in OCI_KINDS:
         found = availability(kind)
@@ -354,8 +356,8 @@ def test_switched_off_by_environment(monkeypatch):
 
 def test_missing_cli_managers_explain_themselves(monkeypatch):
     monkeypatch.delenv(containers.DISABLE_ENV, raising=False)
-    monkeypatch.setattr(containers.shutil, "which", lambda name: None)
-    monkeypatch.setattr(containers.os, "access", lambda path, mode: False)
+    monkeypatch.setattr(managers.shutil, "which", lambda name: None)
+    monkeypatch.setattr(managers.os, "access", lambda path, mode: False)
     for kind in ("podman", "docker"):
         found = availability(kind)
         assert not found.available
@@ -365,7 +367,7 @@ def test_missing_cli_managers_explain_themselves(monkeypatch):
 def test_docker_without_a_daemon_says_why(monkeypatch):
     monkeypatch.delenv(containers.DISABLE_ENV, raising=False)
     monkeypatch.setattr(containers.DockerSandbox, "runtime_binary", classmethod(lambda c: "/d"))
-    monkeypatch.setattr(oci, "run_quiet", lambda cmd, **_: subprocess.CompletedProcess(
+    monkeypatch.setattr(managers, "run_quiet", lambda cmd, **_: subprocess.CompletedProcess(
         cmd, 1, "", "Cannot connect to the Docker daemon at unix:///var/run/docker.sock."))
     found = availability("docker")
     assert not found.available
@@ -399,7 +401,7 @@ def test_recording_is_labelled_with_its_machine():
     recording = containers_lab.load()
     assert recording["source"].startswith("recorded ")
     assert recording["machine"]["cores"] >= 1 and recording["machine"]["cpu"]
-    assert recording["tour"]["hostname"] == oci.HOSTNAME
+    assert recording["tour"]["hostname"] == bundle.HOSTNAME
     assert {"runc", "crun"} <= set(recording["samples_ms"]) and recording["density"]["runc"]
     assert "cores" in containers_lab.describe_machine(recording["machine"])
 

@@ -20,10 +20,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from labkit import paths, workerd
+from labkit import paths
 from labkit.errors import GuestError, LimitExceeded, UnsafeFolder
 from labkit.sandboxes import Limits, open_sandbox
-from labkit.sandboxes.v8 import MAX_NAMED, V8Sandbox
+from labkit.sandboxes.v8 import MAX_NAMED, V8Sandbox, workerd
 from labkit.sandboxes.wasm import WasmSandbox
 
 found = V8Sandbox.check()
@@ -465,25 +465,25 @@ def test_distinct_scripts_keep_a_bounded_number_of_bundles(kind):
 
 def test_a_reused_pid_does_not_keep_a_dead_labs_leftovers():
     """L8: owners were matched by pid alone; a name now carries the owner's start time."""
-    from labkit.sandboxes import oci
-    mine = oci.new_container_id()
-    assert not oci.is_leftover(mine)
-    pid, tag = oci.owner_pid(mine), oci.owner_tag().split("-t")[1]
+    from labkit.sandboxes import _owned
+    mine = _owned.new_container_id()
+    assert not _owned.is_leftover(mine)
+    pid, tag = _owned.owner_pid(mine), _owned.owner_tag().split("-t")[1]
     # The same pid, started at another time: a previous process that had this pid.
-    assert oci.is_leftover(mine.replace(f"-t{tag}-", f"-t{int(tag) + 1}-"))
-    assert oci.owner_pid(mine) == pid == os.getpid()
-    assert oci.is_leftover(f"{oci.PREFIX}{2**22 + 5}-t1-1")  # no such pid at all
+    assert _owned.is_leftover(mine.replace(f"-t{tag}-", f"-t{int(tag) + 1}-"))
+    assert _owned.owner_pid(mine) == pid == os.getpid()
+    assert _owned.is_leftover(f"{_owned.PREFIX}{2**22 + 5}-t1-1")  # no such pid at all
 
 
 def test_leftover_folder_sweep_ignores_other_users_and_symlinks(fake_tmp):
-    from labkit.sandboxes import oci
+    from labkit.sandboxes import _owned
     target = fake_tmp / "precious"
     target.mkdir()
     (target / "keep").write_text("x")
-    (fake_tmp / f"{oci.BUNDLE_PREFIX}{2**22 + 5}-t1-link").symlink_to(target)
-    dead = fake_tmp / f"{oci.BUNDLE_PREFIX}{2**22 + 5}-t1-dir"
+    (fake_tmp / f"{_owned.BUNDLE_PREFIX}{2**22 + 5}-t1-link").symlink_to(target)
+    dead = fake_tmp / f"{_owned.BUNDLE_PREFIX}{2**22 + 5}-t1-dir"
     dead.mkdir()
-    removed = oci.remove_leftover_folders()
+    removed = _owned.remove_leftover_folders()
     assert removed == [dead] and not dead.exists()
     assert (target / "keep").exists()
 
@@ -521,10 +521,10 @@ def _alive(pid: int) -> bool:
 
 def _leftovers(owner: int) -> dict:
     """Everything of that owner's that labkit could leave: containers, folders, workerds."""
-    from labkit.sandboxes import oci
-    found = {"bundles": list(Path(tempfile.gettempdir()).glob(f"{oci.BUNDLE_PREFIX}{owner}-*"))}
+    from labkit.sandboxes import _owned
+    found = {"bundles": list(Path(tempfile.gettempdir()).glob(f"{_owned.BUNDLE_PREFIX}{owner}-*"))}
     for kind, root in (("runc", "/run/runc"), ("crun", "/run/crun")):
-        found[kind] = [p.name for p in Path(root).glob(f"{oci.PREFIX}{owner}-*")] \
+        found[kind] = [p.name for p in Path(root).glob(f"{_owned.PREFIX}{owner}-*")] \
             if Path(root).is_dir() else []
     found["workerd"] = [run for run in workerd.state_dir().glob("server-*")
                         if f'"owner_pid": {owner},' in (run / workerd.PIDFILE).read_text()] \

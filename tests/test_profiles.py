@@ -19,7 +19,8 @@ import pytest
 from conftest import notebook_texts as texts
 from nbclient import NotebookClient
 
-from labkit import nbval_compare, paths, stamp
+from labkit import paths
+from labkit.devtools import nbval_compare, stamp
 
 NO_CONTAINERS = {"LABKIT_NO_CONTAINERS": "1"}
 NO_WORKERD = {"LABKIT_RUNTIMES": "{tmp}/no-runtimes"}
@@ -36,7 +37,7 @@ CASES = [
 def profile_under(env: dict) -> dict:
     """The kinds available with this environment, from a fresh process (labkit reads some
     variables, like LABKIT_RUNTIMES, once at import)."""
-    code = "import json; from labkit.stamp import profile; print(json.dumps(profile()))"
+    code = "import json; from labkit.devtools.stamp import profile; print(json.dumps(profile()))"
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                           text=True, timeout=120, check=True)
     return json.loads(done.stdout)

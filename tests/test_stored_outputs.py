@@ -3,7 +3,7 @@
 A reader sees stored outputs before running anything (and on the published site, only
 those). Once, a doctor table recorded before the sandboxes existed said every kind was "not
 built yet", and no test noticed because the cell's output is not compared. These tests hold
-every notebook to the stamp `make notebooks` writes (see labkit/stamp.py).
+every notebook to the stamp `make notebooks` writes (see labkit/devtools/stamp.py).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from labkit import nbval_compare, stamp
+from labkit.devtools import nbval_compare, stamp
 
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
 STALE_PHRASES = ("not built yet", "Error displaying widget", "Model not found")

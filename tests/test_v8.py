@@ -224,7 +224,7 @@ def test_workerd_of_a_killed_kernel_is_stopped_at_the_next_start():
     # No parent-death signal here, as if the kernel had started it from another thread.
     kernel = _python(f"""
         import time
-        from labkit.workerd import WorkerdServer
+        from labkit.sandboxes.v8.workerd import WorkerdServer
         server = WorkerdServer({runtimes.find_workerd()!r}, die_with_parent=False).start()
         print(server.pid, flush=True)
         time.sleep(60)
@@ -256,7 +256,7 @@ def test_workerd_dies_with_a_killed_kernel_and_at_interpreter_exit():
 
     script = _python(f"""
         import gc
-        from labkit.workerd import WorkerdServer
+        from labkit.sandboxes.v8.workerd import WorkerdServer
         # Started, then dropped without stop(): atexit must still find it.
         pid = WorkerdServer({runtimes.find_workerd()!r}, die_with_parent=False).start().pid
         gc.collect()
@@ -340,5 +340,5 @@ def test_a_workerd_that_will_not_start_is_reported_and_cleaned_up(tmp_path, monk
     with pytest.raises(Unavailable, match="would not start"):
         with V8Sandbox():
             pass
-    from labkit.workerd import _running
+    from labkit.sandboxes.v8.workerd import _running
     assert not any(server.binary == str(broken) for server in _running)

@@ -15,7 +15,8 @@ import pytest
 
 from labkit import paths
 from labkit.errors import GuestError, LabkitError, LimitExceeded
-from labkit.sandboxes import Limits, _wasm_capi, availability
+from labkit.sandboxes import Limits, availability
+from labkit.sandboxes.wasm import _capi
 
 found = availability("wasm", trial=False)
 pytestmark = [pytest.mark.skipif(not found.available, reason=found.reason or "wasm missing"),
@@ -28,7 +29,7 @@ WasmSandbox, guest_wat = wasm.WasmSandbox, wasm.guest_wat
 
 ADD = """(module (func (export "add") (param i32 i32) (result i32)
            (i32.add (local.get 0) (local.get 1))))"""
-CALL_PATHS = {"fast": _wasm_capi.CApiCalls.name, "public": wasm._PublicCalls.name}
+CALL_PATHS = {"fast": _capi.CApiCalls.name, "public": wasm._PublicCalls.name}
 
 
 @pytest.fixture(params=sorted(CALL_PATHS))
@@ -288,10 +289,10 @@ def test_unsigned_and_signed_arguments_agree_on_both_paths(box):
 
 # --- the fast path, fenced --------------------------------------------------------------
 def test_the_pinned_wasmtime_passes_the_fast_path_self_test():
-    bindings, note = _wasm_capi.probe()
+    bindings, note = _capi.probe()
     assert bindings is not None and note == "", note
     with WasmSandbox() as sandbox:
-        assert sandbox.versions()["wasm calls"] == _wasm_capi.CApiCalls.name
+        assert sandbox.versions()["wasm calls"] == _capi.CApiCalls.name
 
 
 def _requirement(text: str) -> str:
@@ -349,8 +350,8 @@ def test_a_sandbox_falls_back_when_the_self_test_fails(monkeypatch):
     def broken():
         raise AttributeError("wasmtime_store_new")
 
-    monkeypatch.setattr(_wasm_capi, "_Bindings", broken)
-    _wasm_capi.probe.cache_clear()
+    monkeypatch.setattr(_capi, "_Bindings", broken)
+    _capi.probe.cache_clear()
     try:
         assert "public API" in wasm.WasmSandbox.check().reason
         with WasmSandbox(Limits(cpu_seconds=0.5)) as sandbox:
@@ -359,4 +360,4 @@ def test_a_sandbox_falls_back_when_the_self_test_fails(monkeypatch):
             with pytest.raises(LimitExceeded, match="CPU time"):
                 sandbox.call_export(guest_wat("spin"), "spin")
     finally:
-        _wasm_capi.probe.cache_clear()
+        _capi.probe.cache_clear()

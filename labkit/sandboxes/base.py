@@ -65,7 +65,7 @@ def reap_leftovers() -> None:
     if _reaped:
         return
     _reaped = True
-    from .. import workerd
+    from .v8 import workerd
     with contextlib.suppress(Exception):
         workerd.stop_leftovers()
     from .containers import CrunSandbox, RuncSandbox

@@ -5,7 +5,7 @@ made by an older labkit (a doctor table recorded before the sandboxes existed we
 once), and the nbval plugin knows which path (live or recorded) each stored output took, so a
 machine that takes the other path is not compared against it.
 
-    python -m labkit.stamp notebooks/*.ipynb
+    python -m labkit.devtools.stamp notebooks/*.ipynb
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sys
 from functools import cache
 from pathlib import Path
 
-from .paths import PROJECT_ROOT
+from ..paths import PROJECT_ROOT
 
 STAMP_KEY = "labkit"
 # What a stored output depends on: the package (code and guests) and the data it reads.
@@ -53,7 +53,7 @@ def _source_files(root: Path) -> list[Path]:
 @cache
 def profile() -> dict[str, bool]:
     """Which kinds of sandbox run on this machine now, by a real trial of each (cached)."""
-    from .sandboxes import KINDS, availability
+    from ..sandboxes import KINDS, availability
 
     return {kind: bool(availability(kind).available) for kind in KINDS}
 
@@ -75,7 +75,7 @@ def read_stamp(path: Path) -> dict:
 
 def main(argv: list[str]) -> int:
     if not argv:
-        print("usage: python -m labkit.stamp NOTEBOOK.ipynb ...", file=sys.stderr)
+        print("usage: python -m labkit.devtools.stamp NOTEBOOK.ipynb ...", file=sys.stderr)
         return 2
     for name in argv:
         done = stamp(Path(name))

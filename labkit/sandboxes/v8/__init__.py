@@ -1,6 +1,6 @@
 """V8 isolates on workerd: a Dynamic Worker per call, created by a Worker Loader binding.
 
-Opening the sandbox starts labkit's own workerd (labkit/workerd.py) with one host worker
+Opening the sandbox starts labkit's own workerd (workerd.py, next to this file) with one host worker
 (labkit/guests/v8_host.js). Each `cold_call` asks it, over loopback HTTP, to load a NEW
 isolate from the standard workload's JavaScript (an anonymous dynamic worker: created for
 this request, discarded after it), run fib(n) in it and answer; `warm_call` reuses one
@@ -42,12 +42,12 @@ import uuid
 
 import psutil
 
-from .. import runtimes
-from ..errors import GuestError, LimitExceeded, Unavailable
-from ..measure import Memory, check_count, processes_memory, time_calls
-from ..workerd import WorkerdFailed, WorkerdServer
-from ..workload import STANDARD_N, check_n
-from .base import Availability, Limits, Sandbox
+from ... import runtimes
+from ...errors import GuestError, LimitExceeded, Unavailable
+from ...measure import Memory, check_count, processes_memory, time_calls
+from ...workload import STANDARD_N, check_n
+from ..base import Availability, Limits, Sandbox
+from .workerd import WorkerdFailed, WorkerdServer
 
 # A reader's module larger than this is a mistake, not an exercise (workerd allows 64 MiB).
 MAX_SOURCE_BYTES = 1_000_000

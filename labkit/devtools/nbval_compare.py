@@ -9,7 +9,7 @@ A cell whose output depends on which kinds run here says so on a line of its own
     # NBVAL_DEPENDS_ON: v8
 
 Its stored output is compared only where those kinds are as available as they were when the
-notebook was stored (the stamp that `make notebooks` writes, see labkit.stamp). A machine
+notebook was stored (the stamp that `make notebooks` writes, see labkit.devtools.stamp). A machine
 that takes the other path (no workerd, no root for containers) still runs the cell, and the
 assertion cells after it check what it printed; it is just not held to the other path's text.
 """

@@ -11,10 +11,8 @@ busybox, the host's /bin, /lib and /usr are bind-mounted read-only instead. One 
 filesystem is shared by every container of a sandbox: it is read-only, so they cannot
 disturb each other.
 
-Names carry the owner's pid and its start time (`labkit-<pid>-t<start>-<n>`), so leftovers
-of a killed kernel can be told apart from another live kernel's containers, even once the
-pid is reused, and removed at the next start. (Labs in different pid namespaces sharing
-/run/runc cannot see each other's pids: run one lab per pid namespace.)
+Bundle folders are named after their owner (see `_owned.py`), so a killed lab's are
+removed at the next start.
 """
 
 from __future__ import annotations
@@ -23,21 +21,17 @@ import contextlib
 import itertools
 import json
 import os
-import re
 import shutil
-import stat
 import struct
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import LabkitError
-from ..workload import guest_source
-from .base import Limits
+from ...errors import LabkitError
+from ...workload import guest_source
+from .. import _owned
+from ..base import Limits
 
-PREFIX = "labkit-"
-BUNDLE_PREFIX = "labkit-oci-"
 HOSTNAME = "labkit-guest"
 # Where the guest script sits inside every container.
 GUEST_PATH = "/labkit/fib.sh"
@@ -50,79 +44,6 @@ APPLETS = ("sh", "ash", "cat", "echo", "env", "head", "hostname", "id", "ip", "k
            "mount", "nc", "ps", "seq", "sleep", "tail", "touch", "tr", "true", "uname", "wc",
            "wget", "yes", "df", "free", "mkdir", "rm", "grep", "test", "[")
 _counter = itertools.count(1)
-
-
-def process_start(pid: int) -> int | None:
-    """When a process started (clock ticks since boot), None if it is gone or unknown.
-
-    With the pid it names one process for good: a reused pid has another start time.
-    """
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
-        return int(fields[19])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def owner_tag() -> str:
-    """This process as it appears in names: `<pid>-t<start>` (or `<pid>` if unknown)."""
-    pid = os.getpid()
-    start = process_start(pid)
-    return f"{pid}-t{start}" if start is not None else str(pid)
-
-
-def new_container_id() -> str:
-    """A fresh container id: the labkit prefix, this process's pid and start, a counter."""
-    return f"{PREFIX}{owner_tag()}-{next(_counter)}"
-
-
-def owner_pid(name: str, prefix: str = PREFIX) -> int | None:
-    """The pid of the process that made a labkit container or folder, from its name."""
-    match = re.match(re.escape(prefix) + r"(\d+)-", name)
-    return int(match.group(1)) if match else None
-
-
-def is_leftover(name: str, prefix: str = PREFIX) -> bool:
-    """True for a labkit name whose owner process is gone (a killed kernel's).
-
-    The owner is the pid AND its start time when the name carries one: a live process
-    that merely reuses the pid does not keep a dead lab's containers alive.
-    """
-    pid = owner_pid(name, prefix)
-    if pid is None:
-        return False
-    tagged = re.match(re.escape(prefix) + r"\d+-t(\d+)-", name)
-    if tagged is not None:
-        return process_start(pid) != int(tagged.group(1))
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
-def remove_leftover_folders() -> list[Path]:
-    """Delete this user's temporary bundle folders whose owner process is gone.
-
-    Only real folders owned by this user: never another user's, never through a symlink.
-    """
-    removed = []
-    for folder in Path(tempfile.gettempdir()).glob(f"{BUNDLE_PREFIX}*"):
-        try:
-            st = os.lstat(folder)
-        except OSError:
-            continue
-        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
-            continue
-        if is_leftover(folder.name, BUNDLE_PREFIX):
-            shutil.rmtree(folder, ignore_errors=True)
-            removed.append(folder)
-    return removed
 
 
 def is_static_elf(path: str | Path) -> bool:
@@ -310,54 +231,6 @@ def write_bundle(folder: Path, config: dict) -> Path:
 
 def make_workdir() -> Path:
     """A private temporary folder for one sandbox's bundles, named after this process."""
-    return Path(tempfile.mkdtemp(prefix=f"{BUNDLE_PREFIX}{owner_tag()}-"))
+    return Path(tempfile.mkdtemp(prefix=f"{_owned.BUNDLE_PREFIX}{_owned.owner_tag()}-"))
 
 
-def cgroup_memory_path(pid: int) -> Path | None:
-    """The memory cgroup folder of a process (cgroup v1 or v2), if it can be found."""
-    try:
-        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        if "memory" in controllers.split(","):
-            folder = Path("/sys/fs/cgroup/memory") / path.lstrip("/")
-            return folder if folder.is_dir() else None
-    for line in lines:
-        if line.startswith("0::"):
-            folder = Path("/sys/fs/cgroup") / line[3:].lstrip("/")
-            if (folder / "memory.current").exists():
-                return folder
-    return None
-
-
-def cgroup_kernel_memory(pid: int) -> int:
-    """Bytes the kernel charged to a process's memory cgroup for its own structures.
-
-    Process PSS counts the pages a process maps; the cgroup also pays for kernel memory
-    (page tables, task and namespace structures, socket buffers) that PSS never sees.
-    """
-    folder = cgroup_memory_path(pid)
-    if folder is None:
-        return 0
-    kmem = folder / "memory.kmem.usage_in_bytes"  # cgroup v1
-    with contextlib.suppress(OSError, ValueError):
-        if kmem.exists():
-            return int(kmem.read_text())
-        lines = (folder / "memory.stat").read_text().splitlines()  # cgroup v2
-        stat = {key: int(value) for key, value in (line.split() for line in lines)}
-        if "kernel" in stat:
-            return stat["kernel"]
-        return sum(stat.get(k, 0) for k in ("kernel_stack", "pagetables", "sock", "slab"))
-    return 0
-
-
-def run_quiet(command: list[str], timeout: float = 10,
-              cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run a runtime housekeeping command, capturing its output, never raising on failure."""
-    try:
-        return subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                              cwd=cwd)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return subprocess.CompletedProcess(command, -1, "", str(exc))

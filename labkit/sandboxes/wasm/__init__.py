@@ -17,7 +17,7 @@ refused), stack by the engine's `max_wasm_stack`. Every trap comes back as a lab
 Speed: the hot path (new Store, instantiate, call, delete) calls wasmtime's C API through
 the ctypes bindings that wasmtime-py itself uses, skipping the per-call type lookups and
 conversions of `Func.__call__`, which cost about three times the rest. Those bindings are
-private, so they live fenced in `_wasm_capi.py` behind a self-test: where it fails, calls
+private, so they live fenced in `_capi.py` behind a self-test: where it fails, calls
 go through the public Store/Instance API with the same caps and answers, and labkit says
 so in one line (`calls_via` names the path in use). Traps and errors of both paths go
 through the same translation. One sandbox is meant for one thread at a time (it reuses
@@ -45,11 +45,11 @@ from importlib import metadata, resources
 import psutil
 import wasmtime
 
-from ..errors import GuestError, LabkitError, LimitExceeded
-from ..measure import Memory, check_count, processes_memory
-from ..workload import STANDARD_N, check_n
-from . import _wasm_capi
-from .base import Availability, Limits, Sandbox
+from ...errors import GuestError, LabkitError, LimitExceeded
+from ...measure import Memory, check_count, processes_memory
+from ...workload import STANDARD_N, check_n
+from ..base import Availability, Limits, Sandbox
+from . import _capi
 
 KIND = "wasm"
 # The epoch ticker's period: a runaway guest is stopped at most this much after its cap.
@@ -348,7 +348,7 @@ class WasmSandbox(Sandbox):
     def check(cls) -> Availability:
         # The import at the top of this module already proved wasmtime loads here; a fast
         # path that failed its self-test is worth a note, never a reason to refuse.
-        _, note = _wasm_capi.probe()
+        _, note = _capi.probe()
         return Availability(cls.kind, True, note, "")
 
     def versions(self) -> dict:
@@ -359,8 +359,8 @@ class WasmSandbox(Sandbox):
         """Which path cold calls take here: wasmtime's C API (fast) or its public API."""
         if self._calls is not None:
             return self._calls.name
-        fast = self._fast_path and _wasm_capi.probe()[0] is not None
-        return _wasm_capi.CApiCalls.name if fast else _PublicCalls.name
+        fast = self._fast_path and _capi.probe()[0] is not None
+        return _capi.CApiCalls.name if fast else _PublicCalls.name
 
     # --- life cycle ---------------------------------------------------------------
     def open(self) -> None:
@@ -379,7 +379,7 @@ class WasmSandbox(Sandbox):
         self._deadline_ticks = max(1, math.ceil(self.limits.cpu_seconds / TICK_SECONDS))
         store_limits = (self._memory_bytes, MAX_TABLE_ELEMENTS, MAX_INSTANCES, MAX_TABLES,
                         MAX_MEMORIES)
-        fast = _wasm_capi.fast_calls(self._engine, store_limits, self._deadline_ticks) \
+        fast = _capi.fast_calls(self._engine, store_limits, self._deadline_ticks) \
             if self._fast_path else None
         self._calls = fast or _PublicCalls(self._engine, store_limits, self._deadline_ticks)
         fib = _Compiled(self._compile_uncached(guest_wat("fib")))

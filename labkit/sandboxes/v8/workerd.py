@@ -37,8 +37,8 @@ from pathlib import Path
 
 import psutil
 
-from .errors import LabkitError
-from .paths import private_dir
+from ...errors import LabkitError
+from ...paths import private_dir
 
 # How long workerd gets to answer its first request (it compiles the host worker first).
 READY_TIMEOUT_S = 15.0

@@ -1,0 +1,96 @@
+"""Names that say who made them: what lets a lab remove what a killed lab left behind.
+
+Containers and bundle folders carry their owner's pid and its start time
+(`labkit-<pid>-t<start>-<n>`), so leftovers of a killed kernel can be told apart from
+another live kernel's, even once the pid is reused. (Labs in different pid namespaces
+sharing /run/runc cannot see each other's pids: run one lab per pid namespace.)
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import shutil
+import stat
+import tempfile
+from pathlib import Path
+
+PREFIX = "labkit-"
+BUNDLE_PREFIX = "labkit-oci-"
+_counter = itertools.count(1)
+
+
+def process_start(pid: int) -> int | None:
+    """When a process started (clock ticks since boot), None if it is gone or unknown.
+
+    With the pid it names one process for good: a reused pid has another start time.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return int(fields[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def owner_tag() -> str:
+    """This process as it appears in names: `<pid>-t<start>` (or `<pid>` if unknown)."""
+    pid = os.getpid()
+    start = process_start(pid)
+    return f"{pid}-t{start}" if start is not None else str(pid)
+
+
+def new_container_id() -> str:
+    """A fresh container id: the labkit prefix, this process's pid and start, a counter."""
+    return f"{PREFIX}{owner_tag()}-{next(_counter)}"
+
+
+def owner_pid(name: str, prefix: str = PREFIX) -> int | None:
+    """The pid of the process that made a labkit container or folder, from its name."""
+    match = re.match(re.escape(prefix) + r"(\d+)-", name)
+    return int(match.group(1)) if match else None
+
+
+def is_leftover(name: str, prefix: str = PREFIX) -> bool:
+    """True for a labkit name whose owner process is gone (a killed kernel's).
+
+    The owner is the pid AND its start time when the name carries one: a live process
+    that merely reuses the pid does not keep a dead lab's containers alive.
+    """
+    pid = owner_pid(name, prefix)
+    if pid is None:
+        return False
+    tagged = re.match(re.escape(prefix) + r"\d+-t(\d+)-", name)
+    if tagged is not None:
+        return process_start(pid) != int(tagged.group(1))
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def remove_leftover_folders() -> list[Path]:
+    """Delete this user's temporary bundle folders whose owner process is gone.
+
+    Only real folders owned by this user: never another user's, never through a symlink.
+    """
+    removed = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{BUNDLE_PREFIX}*"):
+        try:
+            st = os.lstat(folder)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+            continue
+        if is_leftover(folder.name, BUNDLE_PREFIX):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+

@@ -1,0 +1,306 @@
+"""What every container kind shares: output caps, exit statuses read as caps, memory.
+
+Also the switch (LABKIT_NO_CONTAINERS) that makes container kinds report themselves missing,
+and `ContainerSandbox`, the base the runtimes (runtime.py) and managers (managers.py) fill in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import resource
+import selectors
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from ...errors import GuestError, LimitExceeded
+from ...measure import Memory, processes_memory
+from ...workload import STANDARD_N, check_n
+from ..base import Limits, Sandbox
+from .bundle import GUEST_PATH
+
+# Set to 1 (or a comma list of kinds) to make container kinds report themselves missing:
+# how the notebook and tests show what a machine without containers sees.
+DISABLE_ENV = "LABKIT_NO_CONTAINERS"
+# How long a held container sleeps at most, should everything else fail to stop it
+# (a SIGKILLed lab's held containers end by themselves after this).
+HOLD_SECONDS = 900
+# Wall-clock allowance on top of the CPU cap, for the runtime's own set-up and tear-down.
+SETUP_SECONDS = 10
+# What a guest may write to stdout, and to stderr, per call (as WASI's MAX_OUTPUT_BYTES).
+# The rule: past it, the container is stopped at once and the call raises
+# LimitExceeded("output"); nothing past the cap is ever held in the host.
+MAX_OUTPUT_BYTES = 2**20
+# A run_script script travels as one argv string: Linux refuses one over 128 KiB.
+MAX_SCRIPT_BYTES = 128 * 2**10
+# Bundles of run_script scripts kept (the standard workload's are kept apart).
+MAX_SCRIPT_BUNDLES = 16
+NOT_HERE_FIX = ("on Binder/JupyterHub containers cannot start: the notebooks show "
+                "recorded numbers instead")
+
+
+def running_as_root() -> bool:
+    """Creating namespaces and cgroups for another process needs root (or rootless setup)."""
+    return os.geteuid() == 0
+
+
+def disabled(kind: str) -> bool:
+    """True when LABKIT_NO_CONTAINERS asks to act as if this kind were missing."""
+    value = os.environ.get(DISABLE_ENV, "").strip().lower()
+    if value in ("", "0", "no", "false"):
+        return False
+    return value in ("1", "yes", "true", "all") or kind in value.split(",")
+
+
+def _die_with_parent() -> None:
+    """In a child: be killed when the kernel that started us dies (Linux only)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+@dataclass(frozen=True)
+class ContainerRun:
+    """What a script printed inside a fresh container, and how it exited."""
+
+    stdout: str
+    stderr: str
+    returncode: int
+
+
+class OutputOverflow(Exception):
+    """A guest wrote more than MAX_OUTPUT_BYTES to one stream (internal)."""
+
+    def __init__(self, stream: str):
+        self.stream = stream
+        super().__init__(stream)
+
+
+def oom_kills() -> int:
+    """The kernel's count of OOM kills since boot (/proc/vmstat), -1 if unknown."""
+    try:
+        with open("/proc/vmstat") as f:
+            for line in f:
+                if line.startswith("oom_kill "):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return -1
+
+
+def children_cpu_seconds() -> float:
+    """CPU time of every finished descendant (a container's init counts, via its runtime)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass
+class CallEvidence:
+    """What the host saw around one call: OOM kills and CPU used, to judge an exit code."""
+
+    oom_before: int
+    cpu_before: float
+
+    @classmethod
+    def now(cls) -> CallEvidence:
+        return cls(oom_kills(), children_cpu_seconds())
+
+    def oom_killed(self) -> bool:
+        return self.oom_before >= 0 and oom_kills() > self.oom_before
+
+    def cpu_used(self) -> float:
+        return children_cpu_seconds() - self.cpu_before
+
+
+def run_capped(command: list[str], timeout: float, cwd: Path | None = None,
+               limit: int = MAX_OUTPUT_BYTES) -> tuple[int, str, str]:
+    """Run a command, reading its stdout and stderr as they come, each up to `limit` bytes.
+
+    Raises OutputOverflow past the cap and subprocess.TimeoutExpired past the timeout; the
+    command is killed either way (the caller removes its container). A guest that floods
+    its output costs the host at most `limit` bytes per stream.
+    """
+    proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=cwd)
+    names = {proc.stdout.fileno(): "stdout", proc.stderr.fileno(): "stderr"}
+    buffers = {fd: bytearray() for fd in names}
+    deadline = time.monotonic() + timeout
+    try:
+        with selectors.DefaultSelector() as selector:
+            for fd in buffers:
+                selector.register(fd, selectors.EVENT_READ)
+            while selector.get_map():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise subprocess.TimeoutExpired(command, timeout)
+                for key, _ in selector.select(min(remaining, 1.0)):
+                    chunk = os.read(key.fd, 65536)
+                    if not chunk:
+                        selector.unregister(key.fd)
+                        continue
+                    buffer = buffers[key.fd]
+                    buffer += chunk
+                    if len(buffer) > limit:
+                        raise OutputOverflow(names[key.fd])
+        returncode = proc.wait(max(0.1, deadline - time.monotonic()))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    out, err = (bytes(buffers[fd]).decode(errors="replace") for fd in names)
+    return returncode, out, err
+
+
+def _check_limits_exit(kind: str, returncode: int, stderr: str, limits: Limits,
+                       evidence: CallEvidence | None = None) -> None:
+    """Turn the ways the kernel stops a capped container into LimitExceeded.
+
+    An exit code alone is the guest's to choose (`exit 137`), so where the host can check,
+    it does: SIGKILL counts as the memory cap only if the kernel recorded an OOM kill
+    during the call (/proc/vmstat), as the CPU cap only if the container used its CPU time
+    (it is its pid namespace's init, so SIGXCPU is ignored and the hard limit's SIGKILL
+    stops it); otherwise the exit code is the guest's own.
+    """
+    if returncode == 128 + signal.SIGKILL:
+        if evidence is None or evidence.oom_killed():
+            raise LimitExceeded(kind, "memory", f"killed by the kernel's OOM killer at its "
+                                                f"cgroup cap of {limits.memory_mb} MB")
+        if evidence.cpu_used() >= 0.5 * limits.cpu_seconds:
+            raise LimitExceeded(kind, "CPU time", f"RLIMIT_CPU of {limits.cpu_seconds} s; "
+                                                  "killed at the hard limit")
+    if returncode == 128 + signal.SIGXCPU and (
+            evidence is None or evidence.cpu_used() >= 0.5 * limits.cpu_seconds):
+        raise LimitExceeded(kind, "CPU time", f"RLIMIT_CPU of {limits.cpu_seconds} s")
+    if "can't fork" in stderr or "Resource temporarily unavailable" in stderr:
+        raise LimitExceeded(kind, "process", f"the cgroup's pids cap of {limits.pids} "
+                                             "refused another fork")
+
+
+class ContainerSandbox(Sandbox):
+    """What every container kind shares: a guest script run by busybox sh in a fresh
+    container per call. Subclasses say how one container runs (`_run`)."""
+
+    def _run(self, args: list[str]) -> ContainerRun:
+        raise NotImplementedError
+
+    def _raise_if_runtime_failed(self, result: ContainerRun) -> None:
+        """Subclasses turn a failure of the runtime itself (not the guest) into an error."""
+
+    def run_script(self, script: str, *args: str) -> ContainerRun:
+        """Run a shell script in a fresh container (busybox sh); for looking around inside.
+
+        Raises LimitExceeded if the container hits a cap; otherwise returns what the
+        script printed and its exit code, whatever it is.
+        """
+        if not isinstance(script, str) or not script.strip():
+            raise ValueError("script must be a non-empty string of shell code")
+        argv = ["/bin/sh", "-c", script, "guest", *map(str, args)]
+        if any("\0" in arg for arg in argv):
+            raise ValueError("script and its arguments must not contain NUL characters "
+                             "(a command line cannot carry them)")
+        size = len(script.encode())
+        if size > MAX_SCRIPT_BYTES:
+            raise ValueError(f"script is {size:,} bytes; a command-line argument holds at "
+                             f"most {MAX_SCRIPT_BYTES:,}")
+        evidence = CallEvidence.now()
+        result = self._run(argv)
+        _check_limits_exit(self.kind, result.returncode, result.stderr, self.limits, evidence)
+        self._raise_if_runtime_failed(result)
+        return result
+
+    def cold_call(self, n: int = STANDARD_N) -> int:
+        check_n(n)
+        evidence = CallEvidence.now()
+        result = self._run(["/bin/sh", GUEST_PATH, str(n)])
+        _check_limits_exit(self.kind, result.returncode, result.stderr, self.limits, evidence)
+        if result.returncode != 0:
+            raise GuestError(self.kind, f"the container exited with {result.returncode}: "
+                                        f"{result.stderr.strip()[-300:]}")
+        try:
+            return int(result.stdout.strip())
+        except ValueError:
+            raise GuestError(self.kind, f"unexpected output {result.stdout[:80]!r}") from None
+
+
+# Per-container monitor processes that managers keep next to each container's init.
+MONITORS = ("conmon", "containerd-shim", "containerd-shim-runc-v2")
+
+
+def containers_memory(pids) -> Memory:
+    """Memory of containers given their init pids: processes' PSS + cgroup kernel memory.
+
+    A per-container monitor (Podman's conmon, containerd's shim) is counted with its
+    container: it exists only because the container does.
+    """
+    total = Memory()
+    for pid in pids:
+        try:
+            init = psutil.Process(pid)
+            procs = [init, *init.children(recursive=True)]
+            parent = init.parent()
+            if parent is not None and parent.name() in MONITORS:
+                procs.append(parent)
+        except psutil.NoSuchProcess:
+            continue
+        kernel = cgroup_kernel_memory(pid)
+        total += processes_memory(procs) + Memory(kernel, kernel, kernel, 0)
+    return total
+
+
+
+
+def cgroup_memory_path(pid: int) -> Path | None:
+    """The memory cgroup folder of a process (cgroup v1 or v2), if it can be found."""
+    try:
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            folder = Path("/sys/fs/cgroup/memory") / path.lstrip("/")
+            return folder if folder.is_dir() else None
+    for line in lines:
+        if line.startswith("0::"):
+            folder = Path("/sys/fs/cgroup") / line[3:].lstrip("/")
+            if (folder / "memory.current").exists():
+                return folder
+    return None
+
+
+def cgroup_kernel_memory(pid: int) -> int:
+    """Bytes the kernel charged to a process's memory cgroup for its own structures.
+
+    Process PSS counts the pages a process maps; the cgroup also pays for kernel memory
+    (page tables, task and namespace structures, socket buffers) that PSS never sees.
+    """
+    folder = cgroup_memory_path(pid)
+    if folder is None:
+        return 0
+    kmem = folder / "memory.kmem.usage_in_bytes"  # cgroup v1
+    with contextlib.suppress(OSError, ValueError):
+        if kmem.exists():
+            return int(kmem.read_text())
+        lines = (folder / "memory.stat").read_text().splitlines()  # cgroup v2
+        stat = {key: int(value) for key, value in (line.split() for line in lines)}
+        if "kernel" in stat:
+            return stat["kernel"]
+        return sum(stat.get(k, 0) for k in ("kernel_stack", "pagetables", "sock", "slab"))
+    return 0
+
+
+def run_quiet(command: list[str], timeout: float = 10,
+              cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run a runtime housekeeping command, capturing its output, never raising on failure."""
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                              cwd=cwd)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return subprocess.CompletedProcess(command, -1, "", str(exc))

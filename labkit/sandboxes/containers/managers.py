@@ -1,0 +1,237 @@
+"""Podman and Docker: container managers driven through their CLI on a local image."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+from typing import ClassVar
+
+import psutil
+
+from ...errors import LabkitError, LimitExceeded, Unavailable
+from ...measure import Memory, check_count
+from .. import _owned
+from ..base import Availability, Limits
+from . import bundle
+from .common import (
+    DISABLE_ENV,
+    HOLD_SECONDS,
+    MAX_OUTPUT_BYTES,
+    NOT_HERE_FIX,
+    SETUP_SECONDS,
+    ContainerRun,
+    ContainerSandbox,
+    OutputOverflow,
+    containers_memory,
+    disabled,
+    run_capped,
+    run_quiet,
+)
+
+
+class CliSandbox(ContainerSandbox):
+    """A container manager driven through its CLI (Docker, Podman) on a local image.
+
+    The image is imported from the same busybox root filesystem (`import`, never `pull`:
+    no registry is needed), and every container gets --network none, a read-only root,
+    no capabilities, no new privileges and the same memory and pids caps.
+    """
+
+    binary: ClassVar[str]
+    global_args: ClassVar[list[str]] = []
+    run_args: ClassVar[list[str]] = []
+    # How `rm --force` kills at once (a sleeping pid 1 ignores SIGTERM: no waiting for it).
+    rm_args: ClassVar[list[str]] = []
+    install: ClassVar[str]
+    image = "labkit-busybox:1"
+    default_live = 50
+
+    def __init__(self, limits: Limits | None = None):
+        super().__init__(limits)
+        self._workdir: Path | None = None
+        self._held: dict[str, int | None] = {}
+
+    @classmethod
+    def runtime_binary(cls) -> str | None:
+        return shutil.which(cls.binary)
+
+    @classmethod
+    def _cli(cls) -> list[str]:
+        return [cls.runtime_binary() or cls.binary, *cls.global_args]
+
+    @classmethod
+    def check(cls) -> Availability:
+        if disabled(cls.kind):
+            return Availability(cls.kind, False, f"switched off by {DISABLE_ENV}",
+                                f"unset {DISABLE_ENV}")
+        if cls.runtime_binary() is None:
+            return Availability(cls.kind, False, f"{cls.binary} is not installed",
+                                f"{cls.install}; " + NOT_HERE_FIX)
+        info = run_quiet([*cls._cli(), "info"], timeout=20)
+        if info.returncode != 0:
+            return cls._not_answering(info.stderr.strip().splitlines()[-1:] or [""])
+        return Availability(cls.kind, True)
+
+    @classmethod
+    def _not_answering(cls, last_error: list[str]) -> Availability:
+        return Availability(cls.kind, False, f"`{cls.binary} info` failed: {last_error[0]}",
+                            cls.install)
+
+    def open(self) -> None:
+        try:
+            self.remove_leftovers()
+            self._workdir = bundle.make_workdir()
+            if run_quiet([*self._cli(), "image", "inspect", self.image]).returncode:
+                self._import_image()
+        except BaseException:
+            self.close()
+            raise
+
+    def _import_image(self) -> None:
+        rootfs = bundle.build_rootfs(self._workdir / "rootfs")
+        if rootfs.source != "busybox-static":
+            raise Unavailable(self.kind, "building a local image needs a static busybox",
+                              "sudo apt-get install busybox-static")
+        tarball = self._workdir / "rootfs.tar"
+        with tarfile.open(tarball, "w") as tar:
+            tar.add(rootfs.path, arcname=".")
+        done = run_quiet([*self._cli(), "import", str(tarball), self.image], timeout=120)
+        if done.returncode != 0:
+            raise LabkitError(f"{self.kind}: could not import the local image: "
+                              f"{done.stderr.strip()[-300:]}")
+
+    def close(self) -> None:
+        self._release()
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+    def list_containers(self) -> list[str]:
+        """Names of every labkit container the manager knows of right now (any owner)."""
+        listing = run_quiet([*self._cli(), "ps", "-a", "--filter", f"name={_owned.PREFIX}",
+                                 "--format", "{{.Names}}"])
+        return [name for name in listing.stdout.split() if name.startswith(_owned.PREFIX)]
+
+    def remove_leftovers(self) -> list[str]:
+        """Delete containers and bundle folders left by a kernel that was killed."""
+        stale = [name for name in self.list_containers() if _owned.is_leftover(name)]
+        if stale:
+            run_quiet([*self._cli(), "rm", "--force", *self.rm_args, *stale], timeout=60)
+        _owned.remove_leftover_folders()
+        return stale
+
+    def _container_args(self, name: str) -> list[str]:
+        cpu = max(1, int(self.limits.cpu_seconds + 0.999))
+        return ["--name", name, "--network", "none", "--read-only", "--cap-drop", "ALL",
+                "--security-opt", "no-new-privileges", "--hostname", bundle.HOSTNAME,
+                "--memory", f"{int(self.limits.memory_mb)}m",
+                "--memory-swap", f"{int(self.limits.memory_mb)}m",
+                "--pids-limit", str(int(self.limits.pids)), "--ulimit", f"cpu={cpu}:{cpu + 1}",
+                "--tmpfs", "/tmp:size=8m", *self.run_args]
+
+    def _run(self, args: list[str]) -> ContainerRun:
+        name = _owned.new_container_id()
+        timeout = self.limits.cpu_seconds * 2 + SETUP_SECONDS * 3
+        try:
+            # In the sandbox's own folder: conmon drops an "oom" file in its working
+            # directory when a container is OOM-killed; it goes away with the folder.
+            returncode, out, err = run_capped(
+                [*self._cli(), "run", "--rm", *self._container_args(name), self.image, *args],
+                timeout, cwd=self._workdir)
+        except subprocess.TimeoutExpired:
+            run_quiet([*self._cli(), "rm", "--force", *self.rm_args, name])
+            raise LimitExceeded(self.kind, "time", f"{timeout:g} s wall clock") from None
+        except OutputOverflow as exc:
+            run_quiet([*self._cli(), "rm", "--force", *self.rm_args, name])
+            raise LimitExceeded(self.kind, "output", f"more than {MAX_OUTPUT_BYTES:,} bytes "
+                                f"written to {exc.stream}; the container was stopped") from None
+        except BaseException:
+            run_quiet([*self._cli(), "rm", "--force", *self.rm_args, name])
+            raise
+        return ContainerRun(out, err, returncode)
+
+    @contextlib.contextmanager
+    def hold(self, count: int):
+        check_count("count", count, maximum=self.max_live())
+        try:
+            for _ in range(count):
+                name = _owned.new_container_id()
+                self._held[name] = None
+                done = run_quiet([*self._cli(), "run", "--detach",
+                                      *self._container_args(name), self.image,
+                                      "/bin/sleep", str(HOLD_SECONDS)], timeout=60,
+                                     cwd=self._workdir)
+                if done.returncode != 0:
+                    raise LabkitError(f"{self.kind} could not start a live container: "
+                                      f"{done.stderr.strip()[-300:]}")
+                pid = run_quiet([*self._cli(), "inspect", "--format",
+                                     "{{.State.Pid}}", name]).stdout.strip()
+                self._held[name] = int(pid) if pid.isdigit() else None
+            yield list(self._held)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        names = list(self._held)
+        for start in range(0, len(names), 50):
+            run_quiet([*self._cli(), "rm", "--force", *self.rm_args,
+                           *names[start:start + 50]], timeout=120)
+        self._held.clear()
+
+    def footprint(self) -> Memory:
+        return containers_memory(pid for pid in self._held.values() if pid)
+
+    def max_live(self) -> int:
+        room = psutil.virtual_memory().available // (16 * 2**20)
+        return int(max(1, min(500, room)))
+
+    def versions(self) -> dict:
+        found = run_quiet([*self._cli(), "--version"])
+        return {self.binary: found.stdout.strip() or "unknown"}
+
+
+class PodmanSandbox(CliSandbox):
+    """Podman: Docker's CLI without a daemon; each container gets a small conmon monitor."""
+
+    kind = "podman"
+    binary = "podman"
+    # This lab's machine kind needs these (runtime-notes.md): no systemd, no
+    # CAP_SYS_RESOURCE to raise ulimits.
+    global_args = ["--cgroup-manager", "cgroupfs", "--events-backend", "file",
+                   "--runtime", "runc"]
+    run_args = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"]
+    rm_args = ["--time", "0"]
+    install = "sudo apt-get install podman"
+
+    @classmethod
+    def _not_answering(cls, last_error: list[str]) -> Availability:
+        return Availability(cls.kind, False, "podman is installed but `podman info` failed: "
+                            f"{last_error[0][:160]}",
+                            "run the lab as root, or set up rootless podman for your user "
+                            "(subuid/subgid ranges, a writable home); " + NOT_HERE_FIX)
+
+
+class DockerSandbox(CliSandbox):
+    """Docker: a CLI talking to the dockerd daemon, which drives containerd and runc."""
+
+    kind = "docker"
+    binary = "docker"
+    install = ("install docker.io and start its daemon (sudo systemctl start docker), and "
+               "be root or in the docker group")
+
+    @classmethod
+    def runtime_binary(cls) -> str | None:
+        # Debian's client matches Debian's daemon; a newer client on PATH may not.
+        return "/usr/bin/docker" if os.access("/usr/bin/docker", os.X_OK) else \
+            shutil.which("docker")
+
+    @classmethod
+    def _not_answering(cls, last_error: list[str]) -> Availability:
+        return Availability(cls.kind, False, "the docker CLI is installed but no daemon "
+                            f"answers (`docker info` failed: {last_error[0][:160]})",
+                            "start dockerd (sudo systemctl start docker) and run as root or "
+                            "a member of the docker group; " + NOT_HERE_FIX)

@@ -1,0 +1,332 @@
+"""runc and crun: the OCI runtimes, run on a bundle labkit writes itself."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import shutil
+import subprocess
+import sys
+from collections import OrderedDict
+from pathlib import Path
+from typing import ClassVar
+
+import psutil
+
+from ...errors import LabkitError, LimitExceeded, Unavailable
+from ...measure import Memory, check_count
+from ...workload import STANDARD_N, check_n
+from .. import _owned
+from ..base import Availability, Limits
+from . import bundle
+from .common import (
+    DISABLE_ENV,
+    HOLD_SECONDS,
+    MAX_OUTPUT_BYTES,
+    MAX_SCRIPT_BUNDLES,
+    NOT_HERE_FIX,
+    SETUP_SECONDS,
+    ContainerRun,
+    ContainerSandbox,
+    OutputOverflow,
+    _die_with_parent,
+    containers_memory,
+    disabled,
+    run_capped,
+    run_quiet,
+    running_as_root,
+)
+
+
+class OciSandbox(ContainerSandbox):
+    """A low-level OCI runtime (runc, crun) on bundles labkit writes itself."""
+
+    binary: ClassVar[str]
+    state_root: ClassVar[str]
+    install: ClassVar[str]
+    default_live = 50
+
+    def __init__(self, limits: Limits | None = None, rootfs: str | Path | None = None,
+                 runtime: str | Path | None = None):
+        super().__init__(limits)
+        self._rootfs_arg = rootfs
+        self._runtime_arg = runtime
+        self._workdir: Path | None = None
+        self._bundles: dict[tuple, Path] = {}
+        self._script_bundles: OrderedDict[tuple, Path] = OrderedDict()
+        self._bundle_numbers = itertools.count()
+        self._held: dict[str, int | None] = {}
+        self._running: str | None = None  # the container of the call under way
+
+    # --- availability -------------------------------------------------------------
+    @classmethod
+    def runtime_binary(cls) -> str | None:
+        return shutil.which(cls.binary) or next(
+            (p for p in (f"/usr/sbin/{cls.binary}", f"/usr/bin/{cls.binary}")
+             if os.access(p, os.X_OK)), None)
+
+    @classmethod
+    def check(cls) -> Availability:
+        if disabled(cls.kind):
+            return Availability(cls.kind, False, f"switched off by {DISABLE_ENV}",
+                                f"unset {DISABLE_ENV}")
+        if not sys.platform.startswith("linux"):
+            return Availability(cls.kind, False, f"{cls.binary} runs Linux containers; this "
+                                f"is {sys.platform}", "use a Linux machine or VM; "
+                                + NOT_HERE_FIX)
+        if cls.runtime_binary() is None:
+            return Availability(cls.kind, False, f"{cls.binary} is not installed",
+                                f"{cls.install}; " + NOT_HERE_FIX)
+        if not running_as_root():
+            return Availability(
+                cls.kind, False,
+                f"{cls.binary} needs root (or a rootless setup) to create namespaces and "
+                f"cgroups; this lab runs as uid {os.geteuid()}",
+                "run the lab as root on a machine or VM you own (sudo make lab); rootless "
+                f"{cls.binary} needs user namespaces and a delegated cgroup; or read the "
+                "recorded numbers")
+        if not Path("/sys/fs/cgroup").is_dir():
+            return Availability(cls.kind, False, "no cgroup filesystem at /sys/fs/cgroup",
+                                "mount cgroups (a normal Linux boot does); " + NOT_HERE_FIX)
+        return Availability(cls.kind, True)
+
+    # --- life cycle ---------------------------------------------------------------
+    def open(self) -> None:
+        binary = str(self._runtime_arg) if self._runtime_arg else self.runtime_binary()
+        if not binary or not os.access(binary, os.X_OK):
+            raise Unavailable(self.kind, f"no {self.binary} runtime at {binary}",
+                              self.install)
+        if self._runtime_arg:  # a binary the caller chose: is it an OCI runtime at all?
+            answer = run_quiet([binary, "--version"])
+            if answer.returncode != 0 or "spec" not in answer.stdout:
+                raise Unavailable(self.kind, f"{binary} is not an OCI runtime (`{binary} "
+                                  "--version` names no OCI spec)", self.install)
+        self._binary = binary
+        given = bundle.given_rootfs(self._rootfs_arg) if self._rootfs_arg is not None else None
+        try:  # a failed open must not leak the namespace holder or the temporary folder
+            self._command = self._runtime_command(binary)
+            self.remove_leftovers()
+            self._workdir = bundle.make_workdir()
+            self._rootfs = given or bundle.build_rootfs(self._workdir / "rootfs")
+        except BaseException:
+            self.close()
+            raise
+
+    def _runtime_command(self, binary: str) -> list[str]:
+        """The command line prefix that reaches the runtime (crun adds a namespace)."""
+        return [binary]
+
+    def close(self) -> None:
+        if self._running is not None:  # closed mid-call (a SIGTERM): that one goes too
+            self._delete(self._running)
+            self._running = None
+        self._release()
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+        self._bundles.clear()
+        self._script_bundles.clear()
+
+    def list_containers(self) -> list[str]:
+        """Names of every labkit container the runtime knows of right now (any owner)."""
+        listing = run_quiet([*self._command, "list", "-q"])
+        return [cid for cid in listing.stdout.split() if cid.startswith(_owned.PREFIX)]
+
+    def remove_leftovers(self) -> list[str]:
+        """Delete containers and bundle folders left by a kernel that was killed."""
+        stale = [cid for cid in self.list_containers() if _owned.is_leftover(cid)]
+        for cid in stale:
+            self._delete(cid)
+        _owned.remove_leftover_folders()
+        return stale
+
+    # --- one container --------------------------------------------------------------
+    def _bundle(self, args: list[str]) -> Path:
+        """A bundle (config.json) for these arguments, written once and reused.
+
+        run_script's bundles (args starting `sh -c`) are kept for the last
+        MAX_SCRIPT_BUNDLES scripts only, so many distinct scripts cannot fill /tmp.
+        """
+        key = tuple(args)
+        cache = self._script_bundles if args[1:2] == ["-c"] else self._bundles
+        if key in cache:
+            if cache is self._script_bundles:
+                cache.move_to_end(key)
+            return cache[key]
+        if self._workdir is None:
+            raise LabkitError(f"{self.kind}: use the sandbox in a `with` block")
+        config = bundle.container_config(self._rootfs, args, self.limits)
+        folder = self._workdir / f"bundle-{next(self._bundle_numbers)}"
+        cache[key] = bundle.write_bundle(folder, config)
+        if cache is self._script_bundles and len(cache) > MAX_SCRIPT_BUNDLES:
+            _, oldest = cache.popitem(last=False)
+            shutil.rmtree(oldest, ignore_errors=True)
+        return cache[key]
+
+    def bundle_for(self, n: int = STANDARD_N) -> Path:
+        """The bundle a cold call with this n runs (for comparing with a bare `runc run`)."""
+        return self._bundle(["/bin/sh", bundle.GUEST_PATH, str(check_n(n))])
+
+    def _delete(self, cid: str) -> None:
+        run_quiet([*self._command, "delete", "--force", cid])
+
+    def _run(self, args: list[str]) -> ContainerRun:
+        """Create, start, wait for and delete one container running args."""
+        bundle = self._bundle(args)
+        cid = _owned.new_container_id()
+        timeout = self.limits.cpu_seconds * 2 + SETUP_SECONDS
+        # The runtime's own errors go to this log, apart from the guest's stderr, so a
+        # guest cannot pass its words off as the runtime's.
+        self._runtime_log = self._workdir / "runtime.log"
+        self._runtime_log.unlink(missing_ok=True)
+        command = [*self._command, "--log", str(self._runtime_log), "--log-format", "json",
+                   "run", "--bundle", str(bundle), cid]
+        self._running = cid
+        try:
+            returncode, out, err = run_capped(command, timeout)
+        except subprocess.TimeoutExpired:
+            self._delete(cid)
+            raise LimitExceeded(self.kind, "time", f"{timeout:g} s wall clock") from None
+        except OutputOverflow as exc:
+            self._delete(cid)
+            raise LimitExceeded(self.kind, "output", f"more than {MAX_OUTPUT_BYTES:,} bytes "
+                                f"written to {exc.stream}; the container was stopped") from None
+        except BaseException:  # KeyboardInterrupt too: run_capped killed runc, not the box
+            self._delete(cid)
+            raise
+        finally:
+            self._running = None
+        if returncode != 0 and os.path.exists(f"{self.state_root}/{cid}"):
+            self._delete(cid)
+        return ContainerRun(out, err, returncode)
+
+    def _raise_if_runtime_failed(self, result: ContainerRun) -> None:
+        if result.returncode == 0:
+            return
+        log = getattr(self, "_runtime_log", None)
+        with contextlib.suppress(OSError):
+            text = log.read_bytes()[-4096:].decode(errors="replace") if log else ""
+            if '"level":"error"' in text or "level=error" in text:
+                raise LabkitError(f"{self.kind} failed to run the container: "
+                                  f"{result.stderr.strip()[-300:]}")
+
+    # --- many at once -------------------------------------------------------------
+    @contextlib.contextmanager
+    def hold(self, count: int):
+        check_count("count", count, maximum=self.max_live())
+        if self._workdir is None:
+            raise LabkitError(f"{self.kind}: use the sandbox in a `with` block")
+        bundle = self._bundle(["/bin/sleep", str(HOLD_SECONDS)])
+        log = self._workdir / "hold-stderr.log"
+        try:
+            with open(log, "w") as err:
+                for _ in range(count):
+                    cid = _owned.new_container_id()
+                    self._held[cid] = None  # tracked before it exists, so never missed
+                    pid_file = self._workdir / f"{cid}.pid"
+                    # Detached: runc exits once the container runs; stdio goes to a file
+                    # (a pipe would be held open by the container).
+                    done = subprocess.run(
+                        [*self._command, "run", "--detach", "--pid-file", str(pid_file),
+                         "--bundle", str(bundle), cid],
+                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                        timeout=SETUP_SECONDS * 3)
+                    if done.returncode != 0:
+                        err.flush()
+                        raise LabkitError(f"{self.kind} could not start live container "
+                                          f"{len(self._held)} of {count}: "
+                                          f"{log.read_text().strip()[-300:]}")
+                    self._held[cid] = int(pid_file.read_text())
+            yield list(self._held)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        """Delete every held container, several at a time."""
+        names = list(self._held)
+        for start in range(0, len(names), 16):
+            batch = [subprocess.Popen([*self._command, "delete", "--force", cid],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                     for cid in names[start:start + 16]]
+            for proc in batch:
+                proc.wait()
+        self._held.clear()
+
+    def footprint(self) -> Memory:
+        """PSS of the held containers' processes plus the kernel memory their cgroups pay."""
+        return containers_memory(pid for pid in self._held.values() if pid)
+
+    def max_live(self) -> int:
+        # Each live container costs about a megabyte and two pids; keep far from the edge.
+        room = psutil.virtual_memory().available // (8 * 2**20)
+        return int(max(1, min(1000, room)))
+
+    def versions(self) -> dict:
+        found = run_quiet([getattr(self, "_binary", None) or self.binary, "--version"])
+        version = found.stdout.splitlines()[0] if found.stdout else "unknown"
+        rootfs = getattr(self, "_rootfs", None)
+        return {self.binary: version, "rootfs": rootfs.source if rootfs else "not built"}
+
+
+class RuncSandbox(OciSandbox):
+    """runc, the reference OCI runtime (Docker's and Kubernetes' default)."""
+
+    kind = "runc"
+    binary = "runc"
+    state_root = "/run/runc"
+    install = "sudo apt-get install runc busybox-static"
+
+
+class CrunSandbox(OciSandbox):
+    """crun, a small OCI runtime in C (Podman's default on Fedora).
+
+    crun 1.8 refuses a cgroup v1 host that also mounts cgroup v2 at
+    /sys/fs/cgroup/unified ("hybrid" mode). labkit then runs it inside a private mount
+    namespace where that one mount is gone: the host's mounts are untouched. A small holder
+    process keeps the namespace alive for the sandbox's lifetime and dies with the kernel.
+    """
+
+    kind = "crun"
+    binary = "crun"
+    state_root = "/run/crun"
+    install = "sudo apt-get install crun busybox-static"
+    _holder: subprocess.Popen | None = None
+
+    def _runtime_command(self, binary: str) -> list[str]:
+        if not Path("/sys/fs/cgroup/unified").is_dir() or \
+                Path("/sys/fs/cgroup/cgroup.controllers").exists():
+            return [binary]
+        unshare, nsenter = shutil.which("unshare"), shutil.which("nsenter")
+        if not unshare or not nsenter:
+            raise Unavailable(self.kind, "crun needs a private mount namespace on this "
+                              "hybrid-cgroup host, and unshare/nsenter are missing",
+                              "sudo apt-get install util-linux")
+        self._holder = subprocess.Popen(
+            [unshare, "--mount", "--propagation", "private", "/bin/sh", "-c",
+             "umount /sys/fs/cgroup/unified && echo ready && exec sleep infinity"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, preexec_fn=_die_with_parent)
+        if self._holder.stdout.readline().strip() != "ready":
+            error = self._holder.stderr.read() if self._holder.poll() is not None else ""
+            self._stop_holder()
+            raise Unavailable(self.kind, f"could not prepare a private mount namespace for "
+                              f"crun on this hybrid-cgroup host: {error.strip()[:200]}",
+                              "use runc instead")
+        return [nsenter, f"--mount=/proc/{self._holder.pid}/ns/mnt", "--", binary]
+
+    def _stop_holder(self) -> None:
+        if self._holder is not None:
+            self._holder.kill()
+            self._holder.wait()
+            for stream in (self._holder.stdout, self._holder.stderr):
+                stream.close()
+            self._holder = None
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._stop_holder()
+
+
