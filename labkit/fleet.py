@@ -19,8 +19,7 @@ import math
 from dataclasses import dataclass
 
 from . import scaling
-from .reference import figure
-from .scaling import _numbers
+from .reference import figure, numbers_in
 
 SECONDS_PER_HOUR = 3600
 
@@ -162,7 +161,7 @@ class Bill:
 
 
 def _price(metric: str) -> float:
-    return _numbers(figure(metric).value)[0]
+    return numbers_in(figure(metric).value)[0]
 
 
 def lambda_bill(fit: KindFit, session: Session = Session()) -> Bill:

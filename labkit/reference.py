@@ -9,6 +9,7 @@ RSS / PSS; guest included or excluded; scope), so charts set only like beside li
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -46,3 +47,8 @@ def figure(metric: str) -> Figure:
         names = "; ".join(f.metric for f in matches) or "none"
         raise KeyError(f"{len(matches)} reference figures match {metric!r}: {names}")
     return matches[0]
+
+
+def numbers_in(text: str) -> list[float]:
+    """The numbers in a reference value such as '0.04048 / 0.004445' or '500,000-1,000,000'."""
+    return [float(n.replace(",", "")) for n in re.findall(r"\d[\d,]*(?:\.\d+)?", text)]

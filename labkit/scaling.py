@@ -15,7 +15,6 @@ whole grid or a million Monte Carlo samples. Scalars in give floats out.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -235,22 +234,17 @@ class Prices:
     source: str
 
 
-def _numbers(text: str) -> list[float]:
-    """The numbers in a reference value such as '0.04048 / 0.004445' or '500,000-1,000,000'."""
-    return [float(n.replace(",", "")) for n in re.findall(r"\d[\d,]*(?:\.\d+)?", text)]
-
-
 def fargate_prices() -> Prices:
     """AWS Fargate Linux/x86 us-east-1 rates, read from data/reference_figures.csv."""
     fig = reference.figure("AWS Fargate vCPU-hour")
-    vcpu, gb = _numbers(fig.value)
+    vcpu, gb = reference.numbers_in(fig.value)
     return Prices(vcpu_hour=vcpu, gb_hour=gb, source=fig.citation())
 
 
 def ec2_server_price() -> tuple[float, str]:
     """Dollars per hour for one EC2 m7g.large (2 vCPU, 8 GiB), with its citation."""
     fig = reference.figure("EC2 m7g.large")
-    return _numbers(fig.value)[0], fig.citation()
+    return reference.numbers_in(fig.value)[0], fig.citation()
 
 
 # ---------------------------------------------------------------- the essay's numbers
@@ -279,12 +273,12 @@ def essay_claim() -> EssayClaim:
     cpus = reference.figure("Server CPUs needed, US")
     world = reference.figure("Global knowledge workers (post")
     return EssayClaim(
-        workers=_numbers(workers.value)[0] * 1e6,
-        concurrency=_numbers(concurrency.value)[0] / 100,
-        sessions_stated=_numbers(sessions.value)[0] * 1e6,
-        sessions_per_cpu=tuple(_numbers(per_cpu.value)),
-        cpus_stated=tuple(_numbers(cpus.value)),
-        world_workers=_numbers(world.value)[0] * 1e9,
+        workers=reference.numbers_in(workers.value)[0] * 1e6,
+        concurrency=reference.numbers_in(concurrency.value)[0] / 100,
+        sessions_stated=reference.numbers_in(sessions.value)[0] * 1e6,
+        sessions_per_cpu=tuple(reference.numbers_in(per_cpu.value)),
+        cpus_stated=tuple(reference.numbers_in(cpus.value)),
+        world_workers=reference.numbers_in(world.value)[0] * 1e9,
         citation=workers.citation(),
         quote=workers.quote,
     )
@@ -320,7 +314,8 @@ ESSAY_CPU_SHARE = 0.04
 
 def us_bls_professional_workers() -> float:
     """The BLS 'management, professional, and related' total: the sum of its ten groups."""
-    return _numbers(reference.figure("BLS 'management, professional, and related'").value)[0] * 1e6
+    total = reference.figure("BLS 'management, professional, and related'")
+    return reference.numbers_in(total.value)[0] * 1e6
 
 
 def container_sessions_per_cpu() -> float:
@@ -443,12 +438,13 @@ class MonteCarlo:
 MAX_SAMPLES = 20_000_000  # about 1 GB of float arrays at most
 
 
-def monte_carlo(n: int = 1_000_000, seed: int = 2026,
+def monte_carlo(samples: int = 1_000_000, seed: int = 2026,
                 uncertainty: dict[str, Uncertain] | None = None,
                 output: str = "cpus") -> MonteCarlo:
-    """Draw every uncertain assumption n times (seeded: same seed, same numbers)."""
+    """Draw every uncertain assumption `samples` times (seeded: same seed, same numbers)."""
+    n = samples
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_SAMPLES:
-        raise ValueError(f"n must be a whole number of samples from 1 to {MAX_SAMPLES:,} "
+        raise ValueError(f"samples must be a whole number from 1 to {MAX_SAMPLES:,} "
                          f"(each sample holds a few arrays of 8-byte floats), got {n!r}")
     _check_output(output)
     uncertainty = uncertainty if uncertainty is not None else default_uncertainty()
@@ -456,9 +452,9 @@ def monte_carlo(n: int = 1_000_000, seed: int = 2026,
     draws = {name: dist.sample(rng, n) for name, dist in uncertainty.items()}
     claim = essay_claim()  # assumptions not drawn stay at the essay's values
     scenario = Scenario(**{"workers": claim.workers, "concurrency": claim.concurrency, **draws})
-    samples = np.broadcast_to(np.asarray(getattr(scenario, output), dtype=float), (n,))
-    p5, p50, p95 = np.percentile(samples, [5, 50, 95])
-    return MonteCarlo(samples=samples, p5=float(p5), p50=float(p50), p95=float(p95), seed=seed)
+    drawn = np.broadcast_to(np.asarray(getattr(scenario, output), dtype=float), (n,))
+    p5, p50, p95 = np.percentile(drawn, [5, 50, 95])
+    return MonteCarlo(samples=drawn, p5=float(p5), p50=float(p50), p95=float(p95), seed=seed)
 
 
 def round_sig(x: float, digits: int = 3) -> float:
@@ -522,7 +518,7 @@ def server_shapes() -> tuple[ServerShape, ...]:
     for metric, name in (("Dual-socket AMD EPYC 9654", "2 x AMD EPYC 9654 (384 vCPUs)"),
                          ("AWS Graviton3 server", "1 x AWS Graviton3 (64 vCPUs)")):
         fig = reference.figure(metric)
-        vcpus, watts = _numbers(fig.value)[:2]
+        vcpus, watts = reference.numbers_in(fig.value)[:2]
         shapes.append(ServerShape(name, vcpus, watts, fig.citation()))
     return tuple(shapes)
 
@@ -530,7 +526,7 @@ def server_shapes() -> tuple[ServerShape, ...]:
 def us_data_centre_watts() -> tuple[float, str]:
     """Average power drawn by all US data centres (annual energy / hours in a year)."""
     fig = reference.figure("US data centre electricity")
-    twh = _numbers(fig.value)[0]
+    twh = reference.numbers_in(fig.value)[0]
     return twh * 1e12 / (365 * 24), fig.citation()
 
 

@@ -243,9 +243,9 @@ def test_sensitivity_rejects_unknown_assumption():
 
 
 def test_monte_carlo_is_seeded_and_reproducible():
-    a = scaling.monte_carlo(n=10_000, seed=1)
-    b = scaling.monte_carlo(n=10_000, seed=1)
-    c = scaling.monte_carlo(n=10_000, seed=2)
+    a = scaling.monte_carlo(samples=10_000, seed=1)
+    b = scaling.monte_carlo(samples=10_000, seed=1)
+    c = scaling.monte_carlo(samples=10_000, seed=2)
     np.testing.assert_array_equal(a.samples, b.samples)
     assert not np.array_equal(a.samples, c.samples)
     assert a.p5 < a.p50 < a.p95
@@ -253,7 +253,7 @@ def test_monte_carlo_is_seeded_and_reproducible():
 
 
 def test_monte_carlo_stays_inside_the_ranges():
-    mc = scaling.monte_carlo(n=50_000, seed=3)
+    mc = scaling.monte_carlo(samples=50_000, seed=3)
     r = scaling.default_ranges()
     lowest = r["workers"].low * r["concurrency"].low * 1 / r["sessions_per_cpu"].high
     highest = (r["workers"].high * r["concurrency"].high * r["agents_per_worker"].high
@@ -263,7 +263,7 @@ def test_monte_carlo_stays_inside_the_ranges():
 
 def test_monte_carlo_million_samples_is_quick():
     start = time.perf_counter()
-    mc = scaling.monte_carlo(n=1_000_000)
+    mc = scaling.monte_carlo(samples=1_000_000)
     elapsed = time.perf_counter() - start
     assert mc.samples.shape == (1_000_000,)
     assert elapsed < 5  # generous: the benchmark reports the real figure (target < 1 s)
@@ -271,21 +271,21 @@ def test_monte_carlo_million_samples_is_quick():
 
 @pytest.mark.parametrize("n", [0, -5, 2.5])
 def test_monte_carlo_rejects_bad_sample_counts(n):
-    with pytest.raises(ValueError, match="n must be"):
-        scaling.monte_carlo(n=n)
+    with pytest.raises(ValueError, match="samples must be"):
+        scaling.monte_carlo(samples=n)
 
 
 def test_unknown_output_is_refused():
     with pytest.raises(ValueError, match="unknown output 'dollars'"):
         scaling.sensitivity(Scenario(1e6, 0.1), output="dollars")
     with pytest.raises(ValueError, match="unknown output"):
-        scaling.monte_carlo(n=10, output="cost_per_hour")
+        scaling.monte_carlo(samples=10, output="cost_per_hour")
 
 
 def test_sensitivity_and_monte_carlo_can_report_servers():
     swings = scaling.sensitivity(Scenario(100e6, 0.15), output="servers")
     assert all(s.result_at_low == int(s.result_at_low) for s in swings)
-    mc = scaling.monte_carlo(n=1000, output="sessions")
+    mc = scaling.monte_carlo(samples=1000, output="sessions")
     assert mc.samples.max() <= 161e6 * 0.24 * 2
 
 
@@ -312,8 +312,8 @@ def test_bad_or_huge_inputs_are_clear_value_errors(kwargs, message):
 
 @pytest.mark.parametrize("n", [10**10, True, 0, 2.5])
 def test_monte_carlo_refuses_sample_counts_it_cannot_hold(n):
-    with pytest.raises(ValueError, match="n must be a whole number of samples from 1 to"):
-        scaling.monte_carlo(n=n)
+    with pytest.raises(ValueError, match="samples must be a whole number from 1 to"):
+        scaling.monte_carlo(samples=n)
 
 
 # ---------------------------------------------------------------- issue 15: the truth pass
