@@ -18,8 +18,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .errors import LabkitError
+from .lab.style import PALETTE
 from .sandboxes import KINDS
-from .viz import PALETTE
 
 # The figures pooled, with their axis titles; both span orders of magnitude across kinds,
 # so both use a log axis.

@@ -3,7 +3,7 @@ wrong with a reason, and never silent about what was asked."""
 
 import pytest
 
-from labkit.exercises import check_explanation, check_prediction
+from labkit.lab.exercises import check_explanation, check_prediction
 
 
 @pytest.mark.parametrize("guess, right", [(10, True), (3.4, True), (29, True),

@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pytest
 
-from labkit import viz, viz_containers, viz_isolates
+from labkit.lab import containers, head_to_head, isolates
 
 RNG = np.random.default_rng(7)
 SAMPLES = {
@@ -28,8 +28,8 @@ def x_range_ms(fig) -> tuple[float, float]:
     return 10**low, 10**high
 
 
-@pytest.mark.parametrize("histogram", [viz_isolates.start_latency_histogram,
-                                       viz_containers.start_latency_histogram])
+@pytest.mark.parametrize("histogram", [isolates.start_latency_histogram,
+                                       containers.start_latency_histogram])
 def test_start_latency_axis_covers_the_samples_and_no_more(histogram):
     fig = histogram(SAMPLES)
     low, high = x_range_ms(fig)
@@ -45,7 +45,7 @@ def test_start_latency_axis_covers_the_samples_and_no_more(histogram):
 
 
 def test_each_kind_is_drawn_as_a_share_of_its_own_calls():
-    fig = viz_isolates.start_latency_histogram(SAMPLES)
+    fig = isolates.start_latency_histogram(SAMPLES)
     bars = [trace for trace in fig.data if trace.type == "bar"]
     assert [bar.name for bar in bars] == list(SAMPLES)
     for bar in bars:
@@ -55,7 +55,7 @@ def test_each_kind_is_drawn_as_a_share_of_its_own_calls():
 
 
 def test_a_single_tight_sample_still_gets_a_readable_axis():
-    fig = viz_containers.start_latency_histogram({"runc": [25.0, 25.1, 25.2]})
+    fig = containers.start_latency_histogram({"runc": [25.0, 25.1, 25.2]})
     low, high = x_range_ms(fig)
     assert low < 25 < high and high / low < 10
     assert len(fig.layout.xaxis.tickvals) >= 2
@@ -71,7 +71,7 @@ RESULTS = [
 
 
 def test_instances_per_gb_bars_start_at_one_and_leave_room_for_labels():
-    fig = viz.instances_per_gb(RESULTS)
+    fig = head_to_head.instances_per_gb(RESULTS)
     low, high = fig.layout.xaxis.range
     per_gb = fig.data[0].x
     assert low == 0  # 10**0 = 1 instance: bar lengths compare honestly
@@ -80,7 +80,7 @@ def test_instances_per_gb_bars_start_at_one_and_leave_room_for_labels():
 
 
 def test_measured_vs_published_axis_covers_every_bar_and_point():
-    fig = viz.measured_vs_published(RESULTS, "start_ms_p50", "start")
+    fig = head_to_head.measured_vs_published(RESULTS, "start_ms_p50", "start")
     low, high = fig.layout.xaxis.range
     values = [r["start_ms_p50"] for r in RESULTS if r["available"]]
     assert 10**low < min(values) and max(values) * 2 < 10**high

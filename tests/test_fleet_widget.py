@@ -2,7 +2,7 @@
 
 import pytest
 
-from labkit.widgets import FleetExplorer
+from labkit.lab.head_to_head import FleetExplorer
 
 RESULTS = [
     {"kind": "wasm", "available": True, "start_ms_p50": 0.02, "mem_mb_per_instance": 0.01},

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from labkit import viz_isolates as viz
+from labkit.lab import isolates as viz
 from labkit.sandboxes import availability
 
 found = availability("wasm", trial=False)
@@ -11,7 +11,8 @@ pytestmark = [pytest.mark.skipif(not found.available, reason=found.reason or "wa
               pytest.mark.usefixtures("nothing_left_behind")]
 
 wasm = pytest.importorskip("labkit.sandboxes.wasm")
-from labkit.isolates import check_export, density_curve  # noqa: E402
+from labkit.lab.exercises import check_export  # noqa: E402
+from labkit.lab.isolates import density_curve  # noqa: E402
 
 SUM_TO = """(module (func (export "sum_to") (param $n i64) (result i64) (local $t i64)
   (block $done (loop $again (br_if $done (i64.eqz (local.get $n)))

@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from labkit import widgets
+from labkit.lab import restaurant_vs_chef, scaling_math
 
 
 def _y(trace):
@@ -15,7 +15,7 @@ def _y(trace):
 
 @pytest.fixture
 def scaling_explorer():
-    return widgets.ScalingExplorer()
+    return scaling_math.ScalingExplorer()
 
 
 def test_scaling_explorer_starts_on_the_essay_inputs(scaling_explorer):
@@ -53,7 +53,7 @@ def test_world_preset_moves_workers(scaling_explorer):
 
 
 def test_first_principles_mode_reports_the_binding_constraint(scaling_explorer):
-    scaling_explorer.mode.value = widgets.FIRST_PRINCIPLES
+    scaling_explorer.mode.value = scaling_math.FIRST_PRINCIPLES
     assert scaling_explorer.sessions_per_cpu.layout.display == "none"
     assert scaling_explorer.cpu_share.layout.display is None
     scaling_explorer.session_memory.value = 1000
@@ -65,7 +65,7 @@ def test_first_principles_mode_reports_the_binding_constraint(scaling_explorer):
 
 
 def test_day_explorer_updates_both_figures_and_numbers():
-    explorer = widgets.DayExplorer()
+    explorer = restaurant_vs_chef.DayExplorer()
     text = explorer.numbers.value
     chefs = _y(explorer.instances_figure.data[0])
     utilisation = _y(explorer.utilisation_figure.data[0])
@@ -79,14 +79,14 @@ def test_day_explorer_updates_both_figures_and_numbers():
 
 @pytest.mark.parametrize("control, value", [("concurrency", 30), ("peak_to_average", 1.2)])
 def test_day_explorer_other_sliders(control, value):
-    explorer = widgets.DayExplorer()
+    explorer = restaurant_vs_chef.DayExplorer()
     before = _y(explorer.instances_figure.data[0])
     getattr(explorer, control).value = value
     assert not np.array_equal(_y(explorer.instances_figure.data[0]), before)
 
 
 def test_updates_are_quick():
-    explorer = widgets.ScalingExplorer()
+    explorer = scaling_math.ScalingExplorer()
     times = []
     for value in (10, 20, 30, 40, 15):
         explorer.concurrency.value = value
@@ -94,7 +94,7 @@ def test_updates_are_quick():
     assert np.median(times) < 0.5  # generous; the benchmark reports the real figure (< 50 ms)
 
 
-@pytest.mark.parametrize("make", [widgets.ScalingExplorer, widgets.DayExplorer])
+@pytest.mark.parametrize("make", [scaling_math.ScalingExplorer, restaurant_vs_chef.DayExplorer])
 def test_percent_sliders_take_what_a_reader_types(make):
     # Issue 14: with a fraction slider and a ".0%" readout, typing "15%" set 35%. A percent
     # slider holds 15 for 15%, so the typed number is the value.
@@ -108,7 +108,7 @@ def test_percent_sliders_take_what_a_reader_types(make):
 def test_first_principles_numbers_agree_with_the_fit(scaling_explorer):
     # Issue 14: "memory allows 26 -> 25 sessions"; the bounds shown are whole sessions,
     # rounded down as the fit is, so the smaller bound is always the fit.
-    scaling_explorer.mode.value = widgets.FIRST_PRINCIPLES
+    scaling_explorer.mode.value = scaling_math.FIRST_PRINCIPLES
     for memory in (310, 316.2, 331, 1000):
         scaling_explorer.session_memory.value = memory
         line = html.unescape(scaling_explorer.numbers.value).splitlines()[-1]

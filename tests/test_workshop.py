@@ -242,7 +242,7 @@ def write_notebook(folder: Path, *cells) -> Path:
 def test_a_new_exercise_is_picked_up_without_listing_it(tmp_path):
     path = write_notebook(
         tmp_path,
-        ("code", "from labkit.exercises import check_number, check_choice\nimport math"),
+        ("code", "from labkit.lab.exercises import check_number, check_choice\nimport math"),
         ("markdown", "## Exercises\n\n**Exercise 1.** Six sevens?"),
         ("code", "sevens = ...\ncheck_number(sevens, expected=6 * 7, hint='multiply')"),
         ("markdown", "**Exercise 2.** Which is bigger?"),
@@ -256,7 +256,7 @@ def test_a_new_exercise_is_picked_up_without_listing_it(tmp_path):
 def test_a_check_without_one_expected_answer_asks_for_a_solution_file(tmp_path):
     path = write_notebook(
         tmp_path,
-        ("code", "from labkit.exercises import check_true"),
+        ("code", "from labkit.lab.exercises import check_true"),
         ("code", "guess = ...\ncheck_true(guess > 3, 'yes', 'bigger')"))
     with pytest.raises(answer_key.KeyError_, match=r"workshop/solutions/09_made_up--NAME"):
         answer_key.exercises(path)

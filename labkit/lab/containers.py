@@ -1,10 +1,13 @@
-"""What notebook 04 (containers up close) shows, measured live or read from a recording.
+"""Notebook 04 (containers up close): what it shows, measured live or read from a recording.
 
 A tour from inside one container (its hostname, process list, root filesystem, network,
 a write to its read-only root, a try at the host's loopback, a memory hog), the start
 latency of fresh containers, and memory as live containers pile up. `record()` runs it all
 once and saves it with the machine it ran on, so a reader without a container runtime
 (Binder, a laptop without root) still sees real numbers, labelled as recorded.
+
+The figures are notebook 03's (labkit.lab.isolates), worded for containers, so the two
+notebooks read side by side.
 """
 
 from __future__ import annotations
@@ -12,15 +15,17 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from . import paths
-from .errors import LimitExceeded
-from .isolates import density_curve
-from .measure import machine_info, time_calls
-from .sandboxes import availability, open_sandbox
-from .sandboxes.base import Limits, Sandbox
+import plotly.graph_objects as go
+
+from .. import paths
+from ..errors import LimitExceeded
+from ..measure import machine_info, time_calls
+from ..sandboxes import availability, open_sandbox
+from ..sandboxes.base import Limits, Sandbox
+from . import isolates
 
 RECORDING = paths.RECORDED_DIR / "containers-04.json"
 # Scripts run by busybox sh in a fresh container each, in the order the notebook shows.
@@ -36,7 +41,10 @@ HOG_MB, HOG_CAP_MB = 100, 24
 
 
 def take_tour(box: Sandbox) -> dict[str, str]:
-    """Run each TOUR script in a fresh container; add the loopback probe and the hog."""
+    """Run each TOUR script in a fresh container; add the loopback probe and the hog.
+
+    Defined in notebook 04 § Step inside
+    """
     seen = {name: _both(box, script) for name, script in TOUR.items()}
     seen["reach the host's loopback"] = probe_host_loopback(box)
     seen["memory hog"] = memory_hog(type(box))
@@ -49,7 +57,10 @@ def _both(box: Sandbox, script: str) -> str:
 
 
 def probe_host_loopback(box: Sandbox) -> str:
-    """Listen on the host's 127.0.0.1, try to connect from inside; report both sides."""
+    """Listen on the host's 127.0.0.1, try to connect from inside; report both sides.
+
+    Defined in notebook 04 § Step inside
+    """
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
@@ -66,7 +77,10 @@ def probe_host_loopback(box: Sandbox) -> str:
 
 
 def memory_hog(kind_class, cap_mb: int = HOG_CAP_MB, hog_mb: int = HOG_MB) -> str:
-    """Run a shell that grabs hog_mb of memory in a container capped at cap_mb."""
+    """Run a shell that grabs hog_mb of memory in a container capped at cap_mb.
+
+    Defined in notebook 04 § Step inside
+    """
     with kind_class(Limits(memory_mb=cap_mb)) as capped:
         try:
             result = capped.run_script(f"x=$(yes | head -c {hog_mb * 1_000_000}); "
@@ -77,7 +91,10 @@ def memory_hog(kind_class, cap_mb: int = HOG_CAP_MB, hog_mb: int = HOG_MB) -> st
 
 
 def start_samples(kind: str, calls: int, warmup: int = 3) -> list[float]:
-    """Milliseconds for each of `calls` cold calls (a fresh sandbox each), after warm-up."""
+    """Milliseconds for each of `calls` cold calls (a fresh sandbox each), after warm-up.
+
+    Defined in notebook 04 § How long does a fresh container take?
+    """
     with open_sandbox(kind) as box:
         return time_calls(box.run_standard, calls, warmup).ms.round(4).tolist()
 
@@ -87,7 +104,10 @@ CONTAINER_KINDS = ("runc", "crun", "podman", "docker")
 
 
 def measure(kinds: Iterable[str], calls: int, counts: Iterable[int]) -> dict:
-    """Start samples for every kind that runs here, density curves for the containers."""
+    """Start samples for every kind that runs here, density curves for the containers.
+
+    Defined in notebook 04 § How long does a fresh container take?
+    """
     counts = list(counts)
     found = {kind: availability(kind) for kind in kinds}
     samples, curves = {}, {}
@@ -97,13 +117,16 @@ def measure(kinds: Iterable[str], calls: int, counts: Iterable[int]) -> dict:
         samples[kind] = start_samples(kind, calls)
         if kind in CONTAINER_KINDS:
             with open_sandbox(kind) as box:
-                curves[kind] = density_curve(box, counts)
+                curves[kind] = isolates.density_curve(box, counts)
     return {"samples_ms": samples, "density": curves,
             "missing": {k: a.reason for k, a in found.items() if not a.available}}
 
 
 def record(path: Path = RECORDING, calls: int = 100, counts=(1, 10, 30, 100)) -> Path:
-    """Run the whole notebook's measurements once and save them with this machine's facts."""
+    """Run the whole notebook's measurements once and save them with this machine's facts.
+
+    Defined in notebook 04 § Can this machine start containers?
+    """
     with open_sandbox("runc") as box:
         tour = take_tour(box)
         versions = box.versions()
@@ -116,13 +139,42 @@ def record(path: Path = RECORDING, calls: int = 100, counts=(1, 10, 30, 100)) ->
 
 
 def load(path: Path = RECORDING) -> dict:
-    """The recording, marked as such."""
+    """The recording, marked as such.
+
+    Defined in notebook 04 § Can this machine start containers?
+    """
     payload = json.loads(Path(path).read_text())
     payload["source"] = f"recorded {payload['recorded']} ({Path(path).name})"
     return payload
 
 
 def describe_machine(machine: dict) -> str:
-    """One line naming the machine a recording came from."""
+    """One line naming the machine a recording came from.
+
+    Defined in notebook 04 § Can this machine start containers?
+    """
     return (f"{machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, "
             f"{machine.get('memory_gb', '?')} GB, {machine.get('distro') or machine.get('os')}")
+
+
+def start_latency_histogram(samples_ms: Mapping[str, Sequence[float]],
+                            title: str = "Start latency of fresh containers") -> go.Figure:
+    """Notebook 03's histogram, worded for containers: one axis for microseconds to seconds.
+
+    Defined in notebook 04 § How long does a fresh container take?
+    """
+    return isolates.start_latency_histogram(samples_ms, title, noun="container",
+                                            teardown="delete")
+
+
+def density_figure(curves: Mapping[str, Sequence[Mapping]],
+                   title: str = "Memory as live containers pile up") -> go.Figure:
+    """Two panels per label: total MB added and KB per live instance, against N (log-log).
+
+    Defined in notebook 04 § How much memory does a live container use?
+    """
+    fig = isolates.density_panels(curves, title,
+                                  ("memory added (MB, PSS + cgroup kernel memory)",
+                                   "memory per live container (KB)"), "live containers N")
+    fig.update_yaxes(type="log")
+    return fig
