@@ -16,7 +16,8 @@ import time
 
 import numpy as np
 
-from labkit import scaling, widgets
+from labkit import scaling
+from labkit.lab import restaurant_vs_chef, scaling_math
 
 
 def _timings(fn, repeats: int) -> np.ndarray:
@@ -57,15 +58,15 @@ def main() -> None:
     baseline = float(np.median(base_times))
     print(f"{'what':<42} {'median ms':>9} {'p99 ms':>9} {'vs base':>9}")
     print(_row("baseline: numpy percentiles of 1e6 floats", base_times, None, 1.0))
-    mc = _timings(lambda: scaling.monte_carlo(n=1_000_000), max(args.repeats // 4, 3))
+    mc = _timings(lambda: scaling.monte_carlo(samples=1_000_000), max(args.repeats // 4, 3))
     print(_row("Monte Carlo, 1,000,000 samples", mc, baseline, 1.0))
 
     for label, explorer, control, values in (
-        ("ScalingExplorer: concurrency slider", widgets.ScalingExplorer(), "concurrency",
+        ("ScalingExplorer: concurrency slider", scaling_math.ScalingExplorer(), "concurrency",
          [10, 20, 30]),  # percent
         ("ScalingExplorer: memory per session", _first_principles(), "session_memory",
          [10.0, 100.0, 1000.0]),
-        ("DayExplorer: users slider", widgets.DayExplorer(), "users",
+        ("DayExplorer: users slider", restaurant_vs_chef.DayExplorer(), "users",
          [10_000, 50_000, 100_000]),
     ):
         step = _slider_sweep(explorer, control, values)
@@ -75,8 +76,8 @@ def main() -> None:
 
 
 def _first_principles():
-    explorer = widgets.ScalingExplorer()
-    explorer.mode.value = widgets.FIRST_PRINCIPLES
+    explorer = scaling_math.ScalingExplorer()
+    explorer.mode.value = scaling_math.FIRST_PRINCIPLES
     return explorer
 
 
