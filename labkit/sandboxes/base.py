@@ -419,6 +419,7 @@ class Sandbox(ABC):
         """Replace the runtime all guests share (`restart`)."""
         self._not_supported("restart")
 
+    @_needs_open
     def extra_figures(self, calls: int) -> dict:
         """Figures beyond the contract's for `labkit bench` (V8: its warm call)."""
         return {}

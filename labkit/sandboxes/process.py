@@ -49,6 +49,25 @@ def _rlimits(limits: Limits):
     return apply
 
 
+def _run_in_own_group(command: list[str], timeout: float, preexec) -> subprocess.CompletedProcess:
+    """subprocess.run, but the guest leads its own process group and the whole group is
+    killed on a timeout or an interrupt: a shell's children (`sleep`) never outlive it."""
+    proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=preexec,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # what the guest left running
+            os.killpg(proc.pid, signal.SIGKILL)
+    return subprocess.CompletedProcess(command, proc.returncode, out, err)
+
+
 class ProcessSandbox(Sandbox):
     kind = "process"
     capabilities = Capabilities(family="process", cpu_cap="cpu-time",
@@ -77,10 +96,8 @@ class ProcessSandbox(Sandbox):
         check_n(n)
         backstop = self.limits.backstop_seconds(SETUP_SECONDS)
         try:
-            done = subprocess.run(
-                [*self._command, str(n)], capture_output=True, text=True,
-                timeout=backstop, preexec_fn=_rlimits(self.limits),
-            )
+            done = _run_in_own_group([*self._command, str(n)], backstop,
+                                     _rlimits(self.limits))
         except subprocess.TimeoutExpired:
             raise LimitExceeded(self.kind, LIMIT_TIME, f"{backstop:g} s wall clock, the "
                                 "backstop of its CPU-time cap") from None
