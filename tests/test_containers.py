@@ -65,6 +65,14 @@ class TestCrun(ContainerContract):
 class TestPodman(ContainerContract):
     kind = "podman"
 
+    # A known gap, kept visible: podman's container is not our descendant, so the CPU time
+    # it used is not in RUSAGE_CHILDREN, the evidence common._check_limits_exit asks for;
+    # the ulimit's SIGKILL then reads as the guest's own exit 137. strict: passes once fixed.
+    @pytest.mark.xfail(strict=True, reason="podman's CPU-cap kill reads as exit 137: no "
+                       "CPU-time evidence for a container that is not our descendant")
+    def test_the_cpu_cap_stops_a_runaway_loop(self, _runs_here):
+        super().test_the_cpu_cap_stops_a_runaway_loop(_runs_here)
+
 
 class TestDocker(ContainerContract):
     kind = "docker"
