@@ -63,6 +63,11 @@ class SandboxContract:
         """Run a guest that loops forever, in a fresh sandbox of this kind with `limits`."""
         raise NotImplementedError("a kind's contract test must supply its spin guest")
 
+    def live_instances(self, box) -> int | None:
+        """Instances held right now, for a kind whose instances the leak scan cannot see
+        (wasm's live inside this process); None where the scan sees them."""
+        return None
+
     def hog(self, limits: Limits) -> int | None:
         """Run a guest that grabs memory without end, with `limits`: raise what the kind
         raises, or return how many bytes the guest got (a cap that refuses growth)."""
@@ -154,8 +159,10 @@ class SandboxContract:
     def test_hold_keeps_instances_then_releases_them(self, box, places, _nothing_left):
         with box.hold(self.hold_count) as held:
             assert len(held) == self.hold_count
+            assert self.live_instances(box) in (None, self.hold_count)
             assert box.run_standard() == expected()  # calls still work while holding
         assert_nothing_new(_nothing_left, places)
+        assert self.live_instances(box) in (None, 0)
         assert box.run_standard() == expected()
 
     @pytest.mark.parametrize("interruption", [RuntimeError, KeyboardInterrupt])
@@ -164,6 +171,7 @@ class SandboxContract:
             with box.hold(self.hold_count):
                 raise interruption("inside hold")
         assert_nothing_new(_nothing_left, places)
+        assert self.live_instances(box) in (None, 0)
         assert box.run_standard() == expected()
 
     @pytest.mark.parametrize("interruption", [RuntimeError, KeyboardInterrupt])
@@ -175,6 +183,7 @@ class SandboxContract:
                 inner.hold(self.hold_count).__enter__()
                 raise interruption("inside with")
         assert_nothing_new(_nothing_left, places)
+        assert self.live_instances(inner) in (None, 0)
 
     # --- memory ---------------------------------------------------------------------------
     def test_memory_per_instance_is_in_a_sane_range(self, box):

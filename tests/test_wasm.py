@@ -40,6 +40,9 @@ class TestWasm(SandboxContract):
         with WasmSandbox(limits) as box:
             box.call_export(guest_wat("spin"), "spin")
 
+    def live_instances(self, box):
+        return box.live
+
     def hog(self, limits):
         with WasmSandbox(limits) as box:  # memory.grow returns -1 at the cap
             return box.call_export(guest_wat("hog"), "grow") * 2**16

@@ -327,6 +327,12 @@ class WasmSandbox(Sandbox):
         self._modules: OrderedDict = OrderedDict()
         self._held: list = []
         self._wasi_linker: wasmtime.Linker | None = None
+        # Set when opened, from the limits: Store memory, epoch deadline, the fib guest.
+        self._memory_bytes = int(self.limits.memory_mb * 2**20)
+        self._deadline_ticks = max(1, math.ceil(self.limits.cpu_seconds / TICK_SECONDS))
+        self._fib: _Export | None = None
+        self._fib_module: wasmtime.Module | None = None
+        self._wasi_deadline = 0.0  # when the running WASI guest's time is up (monotonic)
 
     # --- availability -------------------------------------------------------------
     @classmethod
@@ -360,8 +366,6 @@ class WasmSandbox(Sandbox):
         config.memory_guard_size = MEMORY_GUARD
         config.memory_reservation_for_growth = RESERVATION_FOR_GROWTH
         self._engine = wasmtime.Engine(config)
-        self._memory_bytes = int(self.limits.memory_mb * 2**20)
-        self._deadline_ticks = max(1, math.ceil(self.limits.cpu_seconds / TICK_SECONDS))
         store_limits = (self._memory_bytes, MAX_TABLE_ELEMENTS, MAX_INSTANCES, MAX_TABLES,
                         MAX_MEMORIES)
         fast = _capi.fast_calls(self._engine, store_limits, self._deadline_ticks) \
