@@ -116,6 +116,13 @@ class OciSandbox(ContainerSandbox):
             self.close()
             raise
 
+    @property
+    def runtime_command(self) -> list[str]:
+        """The command line that reaches this runtime (crun's enters its namespace first):
+        for comparing labkit's calls with a bare `runc run` (benchmarks/)."""
+        self._require_open()
+        return list(self._command)
+
     def _runtime_command(self, binary: str) -> list[str]:
         """The command line prefix that reaches the runtime (crun adds a namespace)."""
         return [binary]
