@@ -12,10 +12,11 @@ import sys
 import time
 
 import pytest
+import wasmtime
 from contract import SandboxContract
 
 from labkit import paths
-from labkit.errors import GuestError, LimitExceeded
+from labkit.errors import GuestError, LimitExceeded, NotOpen
 from labkit.sandboxes import Limits, wasm
 from labkit.sandboxes.wasm import WasmSandbox, _capi, _room, guest_wat
 from labkit.workload import expected
@@ -74,7 +75,6 @@ def test_runs_the_readers_own_function(box):
 
 
 def test_runs_a_wasm_binary_and_returns_several_results(box):
-    import wasmtime
     binary = wasmtime.wat2wasm('(module (func (export "pair") (param f64) (result f64 i64) '
                                '(f64.mul (local.get 0) (f64.const 2)) (i64.const 7)))')
     assert bytes(binary).startswith(b"\0asm")
@@ -228,6 +228,18 @@ def test_an_exception_inside_hold_releases_everything(box, interruption):
             raise interruption("boom")
     assert box.live == 0
     assert _room.count_maps() <= maps_before + 10
+
+
+def test_the_engine_and_standard_module_are_reachable_while_open():
+    sandbox = WasmSandbox()
+    with sandbox:
+        assert isinstance(sandbox.engine, wasmtime.Engine)
+        store = wasmtime.Store(sandbox.engine)
+        store.set_epoch_deadline(10**6)
+        fib = wasmtime.Instance(store, sandbox.fib_module, ()).exports(store)
+        assert fib["fib"](store, 20) == expected(20)
+    with pytest.raises(NotOpen):
+        getattr(sandbox, "engine")  # noqa: B009 (a property read for its exception)
 
 
 def test_closing_releases_held_instances_and_stops_the_ticker():

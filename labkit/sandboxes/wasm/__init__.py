@@ -389,6 +389,19 @@ class WasmSandbox(Sandbox):
         self._engine = None
 
     @property
+    def engine(self) -> wasmtime.Engine:
+        """The engine every isolate of this sandbox runs on (for benchmarks/ comparing
+        labkit's calls with bare wasmtime on the same engine)."""
+        self._require_open()
+        return self._engine
+
+    @property
+    def fib_module(self) -> wasmtime.Module:
+        """The compiled standard workload (fib.wat) that cold calls instantiate."""
+        self._require_open()
+        return self._fib_module
+
+    @property
     def ticking(self) -> bool:
         """Whether the epoch ticker thread is running (it must stop when the box closes)."""
         return self._ticker is not None and self._ticker.running
