@@ -16,8 +16,18 @@ class Unavailable(LabkitError):
         super().__init__(message)
 
 
+# What `LimitExceeded.limit` names: one word per cap, the same for every kind.
+LIMIT_CPU = "CPU time"      # CPU time the kernel counted (RLIMIT_CPU)
+LIMIT_TIME = "time"         # wall-clock time of one call
+LIMIT_MEMORY = "memory"
+LIMIT_PROCESSES = "process"
+LIMIT_OUTPUT = "output"
+LIMIT_STACK = "stack"
+
+
 class LimitExceeded(LabkitError):
-    """Guest code hit one of its caps (CPU time, memory, stack, processes)."""
+    """Guest code hit one of its caps (`limit` is one of the LIMIT_* names above, or a
+    kind's own: "table", "CPU fuel")."""
 
     def __init__(self, kind: str, limit: str, detail: str = ""):
         self.kind, self.limit, self.detail = kind, limit, detail
@@ -33,6 +43,26 @@ class GuestError(LabkitError):
     def __init__(self, kind: str, detail: str):
         self.kind, self.detail = kind, detail
         super().__init__(f"{kind}: {detail}")
+
+
+class NotOpen(LabkitError):
+    """A sandbox was used outside its `with` block (before it opened or after it closed)."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        super().__init__(f"the {kind} sandbox is not open: use it in a `with` block "
+                         f"(with open_sandbox({kind!r}) as box: ...)")
+
+
+class NotSupported(LabkitError):
+    """A kind was asked for an operation it does not have; names the kinds that do."""
+
+    def __init__(self, kind: str, what: str, kinds_that_do: list[str] | tuple[str, ...] = ()):
+        self.kind, self.what, self.kinds_that_do = kind, what, tuple(kinds_that_do)
+        message = f"the {kind} sandbox has no {what}"
+        message += (f"; kinds that do: {', '.join(self.kinds_that_do)}" if self.kinds_that_do
+                     else "; no kind here does")
+        super().__init__(message)
 
 
 class UnsafeFolder(LabkitError):

@@ -28,10 +28,12 @@ import psutil
 import pytest
 
 from labkit.errors import Unavailable
-from labkit.sandboxes import KINDS, _owned, sandbox_class
+from labkit.sandboxes import _owned, kinds, sandbox_class
 
 # How long teardown the kernel finishes after a test may take before it counts as a leak.
 SETTLE_SECONDS = 10.0
+# Where every scan must have looked, on any machine: one it could not look at is blind.
+MUST_LOOK = ("processes", "temp folders", "threads", "mounts")
 
 
 def eventually(condition: Callable[[], object], within: float = 10.0,
@@ -193,9 +195,18 @@ def _owner_of(run_folder: str) -> int | None:
     return None
 
 
+def _run_folders(private: str, pid: int, shown_as: str) -> list[str]:
+    """Run folders under a private state folder (<runtime>/<run folder>/*.json) whose
+    pidfile names `pid` as owner, as workerd's do."""
+    return [f"{shown_as}/{os.path.basename(runtime)}/ run folder"
+            for runtime in _subfolders(private) for run_folder in _subfolders(runtime)
+            if _owner_of(run_folder) == pid]
+
+
 def _temp_folders(stock: Stock, pid: int, marks: tuple[str, ...]) -> None:
-    """Bundle folders named after us, and run folders whose pidfile names us as owner
-    (labkit-<uid>/<runtime>/<run folder>/*.json, as workerd's are)."""
+    """Bundle folders named after us, and run folders whose pidfile names us as owner,
+    in both places labkit keeps private state: <tmp>/labkit-<uid>/ and, where the
+    user has one, $XDG_RUNTIME_DIR/labkit/."""
     tmp = tempfile.gettempdir()
     try:
         entries = [e for e in os.listdir(tmp) if e.startswith("labkit")]
@@ -208,10 +219,11 @@ def _temp_folders(stock: Stock, pid: int, marks: tuple[str, ...]) -> None:
         if any(m in entry for m in marks):
             names.append(entry.split(str(pid), 1)[0] + f"{pid}-*")
         elif not entry.startswith(_owned.BUNDLE_PREFIX):  # another process's bundle: not ours
-            for runtime in _subfolders(os.path.join(tmp, entry)):
-                for run_folder in _subfolders(runtime):
-                    if _owner_of(run_folder) == pid:
-                        names.append(f"{os.path.relpath(runtime, tmp)}/ run folder")
+            names += _run_folders(os.path.join(tmp, entry), pid, entry)
+    runtime_dir = os.environ.get("XDG_RUNTIME_DIR", "")
+    if runtime_dir and os.path.isdir(os.path.join(runtime_dir, "labkit")):
+        names += _run_folders(os.path.join(runtime_dir, "labkit"), pid, "$XDG_RUNTIME_DIR/labkit")
+        stock.looked["temp folders"] += 1
     stock.found["temp folders"] = _numbered(names)
 
 
@@ -238,13 +250,13 @@ class ContainerPlaces:
 def container_places() -> ContainerPlaces:
     """Each available container kind's listing, found from the registry (no fixed list)."""
     roots, managers = {}, {}
-    for kind in KINDS:
+    for kind in kinds("container"):
         try:
             cls = sandbox_class(kind)
         except Unavailable:
             continue
-        root = getattr(cls, "state_root", None)
-        if (root or hasattr(cls, "list_containers")) and cls.check().available:
+        if cls.check().available:
+            root = getattr(cls, "state_root", None)  # OCI runtimes keep one; managers list
             if root:
                 roots[kind] = root
             else:
@@ -300,6 +312,9 @@ def take_stock(places: ContainerPlaces | None = None, managers: bool = False,
     _mounts(stock, mountinfo, marks)
     if not sum(stock.looked.values()):
         stock.blind.append("the leak scan looked nowhere at all")
+    unseen = [what for what in MUST_LOOK if not stock.looked[what]]
+    if unseen:
+        stock.blind.append(f"the leak scan could not look at any {', '.join(unseen)}")
     return stock
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from conftest import assert_nothing_new, eventually, notebook_texts, process_gone
+from contract import SandboxContract
 
 from labkit import paths
 from labkit.devtools import nbval_compare
@@ -34,6 +35,47 @@ pytestmark = pytest.mark.usefixtures("nothing_left_behind")
 OCI_KINDS = ["runc", "crun"]
 # Podman runs the same tests where it is installed (CI has only runc and crun).
 TESTED_KINDS = [*OCI_KINDS, "podman"]
+SPIN = "while :; do :; done"
+HOG = 'x=$(yes | head -c 100000000); echo "survived ${#x}"'
+
+
+class ContainerContract(SandboxContract):
+    """The contract, for a container kind: its guests are shell scripts."""
+
+    memory_range = (50_000, 20 * 2**20)  # 50 KB to 20 MiB per live container
+    memory_count = 4
+
+    def spin(self, limits):
+        with open_sandbox(self.kind, limits) as box:
+            box.run_script(SPIN)
+
+    def hog(self, limits):
+        with open_sandbox(self.kind, limits) as box:
+            box.run_script(HOG)
+
+
+class TestRunc(ContainerContract):
+    kind = "runc"
+
+
+class TestCrun(ContainerContract):
+    kind = "crun"
+
+
+class TestPodman(ContainerContract):
+    kind = "podman"
+
+    # A known gap, kept visible: podman's container is not our descendant, so the CPU time
+    # it used is not in RUSAGE_CHILDREN, the evidence common._check_limits_exit asks for;
+    # the ulimit's SIGKILL then reads as the guest's own exit 137. strict: passes once fixed.
+    @pytest.mark.xfail(strict=True, reason="podman's CPU-cap kill reads as exit 137: no "
+                       "CPU-time evidence for a container that is not our descendant")
+    def test_the_cpu_cap_stops_a_runaway_loop(self, _runs_here):
+        super().test_the_cpu_cap_stops_a_runaway_loop(_runs_here)
+
+
+class TestDocker(ContainerContract):
+    kind = "docker"
 FOUND = {kind: availability(kind, trial=False) for kind in TESTED_KINDS}
 
 
@@ -61,12 +103,6 @@ def box(request):
 
 
 # --- the workload ----------------------------------------------------------------------
-def test_workload_answer_is_checked(box):
-    assert box.run_standard() == expected()
-    assert box.cold_call(30) == expected(30)
-    assert box.cold_call(0) == 0
-
-
 def test_each_call_is_a_fresh_container(box):
     first = box.run_script("echo $$ > /tmp/mark; ls /tmp")
     second = box.run_script("ls /tmp")
@@ -114,7 +150,7 @@ def test_cannot_write_its_root_filesystem(box):
     result = box.run_script("echo pwned > /labkit/fib.sh; echo $?; echo ok > /tmp/t; cat /tmp/t")
     assert "Read-only file system" in result.stderr
     assert result.stdout.split() == ["1", "ok"]  # the write failed; /tmp (in memory) works
-    if hasattr(box, "_rootfs"):  # runc and crun: the very folder on the host is unchanged
+    if box.kind in OCI_KINDS:  # runc and crun: the very folder on the host is unchanged
         assert "pwned" not in (Path(box._rootfs.path) / "labkit" / "fib.sh").read_text()
 
 
@@ -127,37 +163,12 @@ def test_has_no_capabilities(box):
 
 # --- caps -------------------------------------------------------------------------------
 @all_kinds
-def test_memory_hog_is_stopped_at_its_cap(kind):
-    with open_sandbox(kind, Limits(memory_mb=24)) as capped:
-        with pytest.raises(LimitExceeded) as caught:
-            capped.run_script("x=$(yes | head -c 100000000); echo survived ${#x}")
-    assert caught.value.limit == "memory"
-
-
-@all_kinds
 def test_fork_bomb_is_contained(kind):
     with open_sandbox(kind, Limits(pids=8, cpu_seconds=2)) as capped:
         with pytest.raises(LimitExceeded) as caught:
             capped.run_script("bomb() { bomb | bomb & }; bomb; sleep 1; echo escaped")
     # The pids cap stopped it, not the wall-clock timeout (which would say "time").
     assert caught.value.limit == "process"
-
-
-# --- many at once -----------------------------------------------------------------------
-def test_hold_keeps_containers_alive_then_deletes_them(box):
-    with box.hold(5) as held:
-        assert len(held) == 5 and all(name.startswith(_owned.PREFIX) for name in held)
-        assert set(held) <= set(box.list_containers())
-        memory = box.footprint()
-        assert memory.processes >= 5
-        assert 5 * 50_000 < memory.pss < 5 * 20 * 2**20  # sane: 50 KB to 20 MB each
-    assert not set(held) & set(box.list_containers())
-    assert box.footprint().processes == 0
-
-
-def test_memory_per_instance_is_sane(box):
-    per = box.memory_per_instance(4)
-    assert 50_000 < per < 20 * 2**20
 
 
 # --- cleanup ----------------------------------------------------------------------------
@@ -176,14 +187,6 @@ def test_interrupt_mid_call_leaves_nothing(box, nothing_left_behind, places):
     assert_nothing_new(nothing_left_behind, places, managers=True)
 
 
-def test_exception_inside_with_block_releases_everything(box, nothing_left_behind, places):
-    kind = box.kind
-    with pytest.raises(RuntimeError):
-        with open_sandbox(kind) as inner, inner.hold(3):
-            raise RuntimeError("boom")
-    assert_nothing_new(nothing_left_behind, places, managers=True)
-
-
 @oci_kinds
 def test_leftovers_of_a_killed_kernel_are_removed(kind, tmp_path):
     gone = dead_pid()  # the "killed kernel"
@@ -192,7 +195,8 @@ def test_leftovers_of_a_killed_kernel_are_removed(kind, tmp_path):
     stale_dir.mkdir()
     with open_sandbox(kind) as first:
         bundle = first._bundle(["/bin/sleep", "60"])
-        subprocess.run([*first._command, "run", "--detach", "--bundle", str(bundle), stale_id],
+        subprocess.run([*first.runtime_command, "run", "--detach", "--bundle", str(bundle),
+                        stale_id],
                        check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
         assert Path(first.state_root, stale_id).exists()
@@ -246,15 +250,7 @@ def test_unknown_runtime_is_named():
 
 
 @needs("runc")
-def test_bad_counts_and_scripts(box):
-    with pytest.raises(ValueError, match="n must be between 0 and 78, got -1"):
-        box.cold_call(-1)
-    with pytest.raises(ValueError, match="count must be at least 1 and at most .*, got -3"):
-        with box.hold(-3):
-            pass
-    with pytest.raises(ValueError, match="count must be at least 1 and at most"):
-        with box.hold(10**6):
-            pass
+def test_an_empty_script_is_refused(box):
     with pytest.raises(ValueError, match="non-empty"):
         box.run_script("  ")
 

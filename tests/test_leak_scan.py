@@ -152,3 +152,25 @@ def test_an_unreadable_state_folder_is_blind(tmp_path):
     with pytest.raises(AssertionError, match="could not look everywhere"):
         assert_nothing_new(take_stock(NOWHERE), ContainerPlaces({"runc": str(not_a_folder)},
                                                                {}), settle=0)
+
+
+def test_a_category_the_scan_could_not_look_at_is_blind(monkeypatch):
+    import conftest
+
+    monkeypatch.setattr(conftest, "_processes", lambda stock, marks: None)  # /proc unread
+    stock = take_stock(NOWHERE)
+    assert any("could not look at any processes" in why for why in stock.blind), stock.blind
+    with pytest.raises(AssertionError, match="could not look everywhere"):
+        assert_nothing_new(take_stock(NOWHERE), NOWHERE, settle=0)
+
+
+def test_a_workerd_run_folder_under_xdg_runtime_dir_is_seen(tmp_path, monkeypatch):
+    import json
+
+    run_folder = tmp_path / "labkit" / "workerd" / "server-1"
+    run_folder.mkdir(parents=True)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    before = take_stock(NOWHERE)
+    (run_folder / "server.json").write_text(json.dumps({"owner_pid": os.getpid()}))
+    assert take_stock(NOWHERE).new_since(before) == {
+        "temp folders": ["$XDG_RUNTIME_DIR/labkit/workerd/ run folder #1"]}

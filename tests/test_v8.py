@@ -15,6 +15,7 @@ import time
 import numpy as np
 import pytest
 from conftest import eventually, process_gone
+from contract import SandboxContract
 
 from labkit import runtimes
 from labkit.errors import GuestError, LimitExceeded, Unavailable
@@ -28,6 +29,27 @@ needs_workerd = pytest.mark.skipif(not found.available, reason=found.reason or "
 pytestmark = pytest.mark.usefixtures("nothing_left_behind")
 
 COUNTER = "let calls = 0;\nexport function count() { calls += 1; return calls; }\n"
+SPIN = "export function spin() { while (true) {} }"
+HEAP_BOMB = ("export function grow() { const a = [];\n"
+             "  for (let i = 0; i < 1e6; i++) a.push(new Array(1e5).fill(i));\n"
+             "  return a.length; }")
+
+
+class TestV8(SandboxContract):
+    kind = "v8"
+    memory_range = (0.2e6, 20e6)  # a few hundred KB to a few MB per isolate
+    memory_count = 20
+    density_counts = (5, 10)
+    hog_limits = Limits(memory_mb=32, cpu_seconds=20)
+    export_call = ("export function add(a, b) { return a + b; }", "add", (2, 40), 42)
+
+    def spin(self, limits):
+        with V8Sandbox(limits) as box:
+            box.run_js(SPIN, "spin")
+
+    def hog(self, limits):
+        with V8Sandbox(limits) as box:
+            box.run_js(HEAP_BOMB, "grow")
 
 
 def gone(pid: int, within: float = 10.0) -> bool:
@@ -42,13 +64,6 @@ def box():
 
 
 # --- the workload in fresh isolates ----------------------------------------------------
-@needs_workerd
-def test_fresh_isolate_computes_the_standard_workload(box):
-    assert box.run_standard(20) == expected(20)
-    assert box.cold_call(0) == 0
-    assert box.cold_call(78) == expected(78)
-
-
 @needs_workerd
 def test_each_cold_call_gets_a_new_isolate_and_warm_calls_reuse_one(box):
     assert [box.run_js(COUNTER, "count") for _ in range(3)] == [1, 1, 1]
@@ -105,21 +120,10 @@ def test_runaway_loop_is_stopped_and_workerd_comes_back():
         stuck_pid = box.server.pid
         start = time.monotonic()
         with pytest.raises(LimitExceeded, match="time limit"):
-            box.run_js("export function spin() { while (true) {} }", "spin")
-        assert time.monotonic() - start < 5
+            box.run_js(SPIN, "spin")
+        assert time.monotonic() - start < 60  # cap 0.5 s; generous for a busy machine
         assert gone(stuck_pid)
         assert box.server.pid != stuck_pid
-        assert box.run_standard() == expected()
-
-
-@needs_workerd
-def test_heap_bomb_hits_the_memory_limit():
-    bomb = ("export function grow() { const a = [];\n"
-            "  for (let i = 0; i < 1e6; i++) a.push(new Array(1e5).fill(i));\n"
-            "  return a.length; }")
-    with V8Sandbox(Limits(memory_mb=32, cpu_seconds=20)) as box:
-        with pytest.raises(LimitExceeded, match="memory limit"):
-            box.run_js(bomb, "grow")
         assert box.run_standard() == expected()
 
 
@@ -136,8 +140,6 @@ def test_syntax_error_names_the_module_and_the_problem(box):
 
 @needs_workerd
 def test_bad_input_is_refused_with_a_clear_error(box):
-    with pytest.raises(ValueError, match="n must be between"):
-        box.cold_call(-1)
     with pytest.raises(TypeError, match="source must be a string"):
         box.run_js(42)
     with pytest.raises(ValueError, match="bytes"):
@@ -146,41 +148,23 @@ def test_bad_input_is_refused_with_a_clear_error(box):
         box.run_js(COUNTER, "count", [object()])
     with pytest.raises(ValueError, match="JavaScript name"):
         box.run_js(COUNTER, "count; process.exit()")
-    with pytest.raises(ValueError, match="count must be at least 1"):
-        with box.hold(0):
-            pass
 
 
 # --- density ----------------------------------------------------------------------------
 @needs_workerd
-def test_held_isolates_cost_a_few_megabytes_each_and_are_released(box):
-    before = box.footprint()
-    with box.hold(40) as held:
-        during = box.footprint()
-        assert len(set(held)) == 40
-    after = box.footprint()
-    per_isolate = (during - before).rss / 40
-    assert 0.2e6 < per_isolate < 20e6
-    assert after.rss < during.rss
-    assert box.run_standard() == expected()
-    old_pid = box.server.pid
-    box.restart()
-    assert gone(old_pid) and box.run_standard() == expected()
+def test_holding_restarts_workerd_and_a_density_point_starts_from_a_fresh_one(box):
+    with box.hold(3):
+        held_pid = box.server.pid
+    assert gone(held_pid) and box.server.pid != held_pid  # released by a restart
+    fresh_pid = box.server.pid
+    box.fresh_runtime()  # already fresh: no second restart
+    assert box.server.pid == fresh_pid
+    box.run_standard()
+    box.fresh_runtime()  # it served a call: restarted
+    assert gone(fresh_pid) and box.run_standard() == expected()
 
 
 # --- nothing left running ---------------------------------------------------------------
-@needs_workerd
-def test_workerd_is_gone_after_the_block_and_after_an_exception():
-    with V8Sandbox() as box:
-        pid = box.server.pid
-    assert gone(pid)
-    with pytest.raises(RuntimeError, match="boom"):
-        with V8Sandbox() as box:
-            pid = box.server.pid
-            raise RuntimeError("boom")
-    assert gone(pid)
-
-
 @needs_workerd
 def test_workerd_is_gone_after_a_keyboard_interrupt_mid_call():
     def interrupt(signum, frame):
@@ -192,7 +176,7 @@ def test_workerd_is_gone_after_a_keyboard_interrupt_mid_call():
             # Interrupted and carried on: the next call does not wait for the stuck loop.
             signal.setitimer(signal.ITIMER_REAL, 0.3)
             with pytest.raises(KeyboardInterrupt):
-                box.run_js("export function spin() { while (true) {} }", "spin")
+                box.run_js(SPIN, "spin")
             start = time.monotonic()
             assert box.run_standard() == expected()
             assert time.monotonic() - start < 10
@@ -200,7 +184,7 @@ def test_workerd_is_gone_after_a_keyboard_interrupt_mid_call():
             with V8Sandbox(Limits(cpu_seconds=30)) as box:
                 pid = box.server.pid
                 signal.setitimer(signal.ITIMER_REAL, 0.3)
-                box.run_js("export function spin() { while (true) {} }", "spin")
+                box.run_js(SPIN, "spin")
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)

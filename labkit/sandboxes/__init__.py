@@ -7,24 +7,35 @@ that cannot run here tells you why and how to fix it instead of raising ImportEr
 from __future__ import annotations
 
 import importlib
-import importlib.util
 
-from ..errors import Unavailable
-from .base import Availability, Limits, Sandbox
+from ..errors import NotOpen, NotSupported, Unavailable
+from .base import FAMILIES, Availability, Capabilities, Limits, Sandbox, trial_error
 
-# name -> (module, class). The order is the order of tables and charts.
-KINDS: dict[str, tuple[str, str]] = {
-    "wasm": ("labkit.sandboxes.wasm", "WasmSandbox"),
-    "v8": ("labkit.sandboxes.v8", "V8Sandbox"),
-    "process": ("labkit.sandboxes.process", "ProcessSandbox"),
-    "runc": ("labkit.sandboxes.containers", "RuncSandbox"),
-    "crun": ("labkit.sandboxes.containers", "CrunSandbox"),
-    "podman": ("labkit.sandboxes.containers", "PodmanSandbox"),
-    "docker": ("labkit.sandboxes.containers", "DockerSandbox"),
+# name -> (module, class, family): one line per kind, read without importing the kind.
+# The order is the order of tables and charts.
+KINDS: dict[str, tuple[str, str, str]] = {
+    "wasm": ("labkit.sandboxes.wasm", "WasmSandbox", "isolate"),
+    "v8": ("labkit.sandboxes.v8", "V8Sandbox", "isolate"),
+    "process": ("labkit.sandboxes.process", "ProcessSandbox", "process"),
+    "runc": ("labkit.sandboxes.containers", "RuncSandbox", "container"),
+    "crun": ("labkit.sandboxes.containers", "CrunSandbox", "container"),
+    "podman": ("labkit.sandboxes.containers", "PodmanSandbox", "container"),
+    "docker": ("labkit.sandboxes.containers", "DockerSandbox", "container"),
 }
 
-__all__ = ["KINDS", "Availability", "Limits", "Sandbox", "availability", "open_sandbox",
-           "parse_kinds", "sandbox_class"]
+__all__ = ["FAMILIES", "KINDS", "Availability", "Capabilities", "Limits", "NotOpen",
+           "NotSupported", "Sandbox", "availability", "kinds", "open_sandbox", "parse_kinds",
+           "sandbox_class"]
+
+
+def kinds(family: str | None = None) -> list[str]:
+    """Registered kinds, in table order; only those of one family if given
+    ("isolate", "process" or "container"): `kinds("container")` -> runc, crun, ..."""
+    if family is None:
+        return list(KINDS)
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; valid ones are: {', '.join(FAMILIES)}")
+    return [kind for kind, entry in KINDS.items() if entry[2:3] == (family,)]
 
 
 def parse_kinds(text: str | list[str] | None) -> list[str]:
@@ -48,10 +59,7 @@ def parse_kinds(text: str | list[str] | None) -> list[str]:
 def sandbox_class(kind: str) -> type[Sandbox]:
     """The class for a kind; Unavailable if its module is not built or cannot import."""
     (kind,) = parse_kinds([kind])
-    module_name, class_name = KINDS[kind]
-    if importlib.util.find_spec(module_name) is None:
-        raise Unavailable(kind, "not built yet in this version of labkit",
-                          "update the lab (git pull)")
+    module_name, class_name = KINDS[kind][:2]
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -64,16 +72,19 @@ def sandbox_class(kind: str) -> type[Sandbox]:
                           "install --force-reinstall -e .)") from exc
     cls = getattr(module, class_name, None)
     if cls is None:
-        raise Unavailable(kind, "not built yet in this version of labkit",
-                          "update the lab (git pull)")
+        raise Unavailable(kind, f"{module_name} has no class {class_name}",
+                          "reinstall the lab's packages: make setup")
     return cls
 
 
 def availability(kind: str, trial: bool = True) -> Availability:
     """Whether a kind runs here: by a real trial (default) or only the cheap check.
 
-    Never raises for a kind that cannot run: whatever goes wrong becomes its reason. (An
-    unknown kind's name is still a ValueError: that is a typo, not a machine's state.)
+    Never raises for a kind that cannot run: whatever goes wrong becomes its reason. A
+    bug in labkit (TypeError, AttributeError, ...: not a state of the machine) reads
+    "checking <kind> failed: ..." and its fix says it is a bug; its traceback is kept in
+    `.traceback`.
+    (An unknown kind's name is still a ValueError: that is a typo.)
     """
     (kind,) = parse_kinds([kind])
     try:
@@ -81,10 +92,8 @@ def availability(kind: str, trial: bool = True) -> Availability:
         return cls.available() if trial else cls.check()
     except Unavailable as exc:
         return Availability(kind, False, exc.reason, exc.fix)
-    except Exception as exc:  # a check that crashed still answers "not available, why"
-        return Availability(kind, False, f"checking {kind} failed: {_one_line(exc)}",
-                            "run `python -m labkit doctor`; if it persists, reinstall: "
-                            "make setup")
+    except Exception as exc:  # a bug: reported as one, never as "this machine cannot"
+        return trial_error(kind, exc)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -8,14 +8,17 @@ sharing /run/runc cannot see each other's pids: run one lab per pid namespace.)
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import os
 import re
 import shutil
+import signal
 import stat
 import tempfile
 from pathlib import Path
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 PREFIX = "labkit-"
 BUNDLE_PREFIX = "labkit-oci-"
 _counter = itertools.count(1)
@@ -32,6 +35,24 @@ def process_start(pid: int) -> int | None:
         return int(fields[19])
     except (OSError, IndexError, ValueError):
         return None
+
+
+def die_with_parent(parent_pid: int | None = None):
+    """A preexec function: the child gets SIGKILL when the thread that started it dies.
+
+    (Linux's parent-death signal: what ends labkit's helpers when a kernel is killed with
+    SIGKILL and runs no cleanup.) If the parent died before the signal took effect, the
+    child exits at once. `parent_pid` defaults to this process.
+    """
+    parent_pid = os.getpid() if parent_pid is None else parent_pid
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def apply():
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+    return apply
 
 
 def owner_tag() -> str:

@@ -17,17 +17,29 @@ bundles).
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import signal
 import threading
+import time
+import traceback
 import weakref
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass
-from typing import ClassVar
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
 
-from ..errors import GuestError, Unavailable
+from ..errors import (
+    LIMIT_CPU,
+    LIMIT_TIME,
+    GuestError,
+    LabkitError,
+    NotOpen,
+    NotSupported,
+    Unavailable,
+)
 from ..measure import Memory, check_count
 from ..workload import STANDARD_N, check_n, expected
 
@@ -58,48 +70,64 @@ def _catch_terminating_signals() -> None:
 
 
 def reap_leftovers() -> None:
-    """Remove what labs killed with SIGKILL left behind, whatever kind they ran: workerd
-    servers, runc and crun containers and bundle folders whose owner is gone. Once per
-    process, at the first open of any kind (runc/crun need root; else nothing to reap)."""
+    """Remove what labs killed with SIGKILL left behind, whatever kind they ran: each kind
+    sweeps its own (`sweep_leftovers`: workerd servers, runc and crun containers, bundle
+    folders whose owner is gone). Once per process, at the first open of any kind."""
     global _reaped
     if _reaped:
         return
     _reaped = True
-    from .v8 import workerd
-    with contextlib.suppress(Exception):
-        workerd.stop_leftovers()
-    from .containers import CrunSandbox, RuncSandbox
-    for cls in (RuncSandbox, CrunSandbox):
-        with contextlib.suppress(Exception):
-            if cls.check().available:
-                box = cls()
-                try:  # crun may need its private mount namespace, even to delete
-                    box._command = box._runtime_command(cls.runtime_binary())
-                    box.remove_leftovers()
-                finally:
-                    box.close()
+    from . import KINDS, sandbox_class
+    for kind in KINDS:
+        with contextlib.suppress(Exception):  # a kind that cannot run here has nothing left
+            sandbox_class(kind).sweep_leftovers()
 
 
 @dataclass(frozen=True)
 class Availability:
-    """Whether a kind runs here; if not, why not and the exact fix."""
+    """Whether a kind runs here; if not, why not and the exact fix.
+
+    `traceback` is kept only when the reason is a bug in labkit (not a state of this
+    machine), for the report; it is not part of `to_dict`.
+    """
 
     kind: str
     available: bool
     reason: str = ""
     fix: str = ""
+    traceback: str = field(default="", repr=False, compare=False)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {"kind": self.kind, "available": self.available, "reason": self.reason,
+                "fix": self.fix}
 
     def raise_if_missing(self) -> None:
         if not self.available:
             raise Unavailable(self.kind, self.reason, self.fix)
 
 
+# A guest that sleeps uses no CPU time: kinds whose cap counts CPU time also stop a call
+# after this wall-clock backstop, 2 x cpu_seconds + the runtime's own set-up allowance.
+BACKSTOP_FACTOR = 2
+
+
 @dataclass(frozen=True)
 class Limits:
-    """Caps on one guest: time for one call, memory, processes (where the kind has them)."""
+    """Caps on one guest, each with one meaning in every kind.
+
+    cpu_seconds: the CPU time one call may use. Kinds that count CPU time
+        (`capabilities.cpu_cap == "cpu-time"`: process, containers) cap it with RLIMIT_CPU,
+        which the kernel counts in whole seconds (so 0.5 becomes 1), plus a wall-clock
+        backstop (`backstop_seconds`) for a guest that sleeps; the cap reads as
+        LimitExceeded("CPU time"), the backstop as "time". Kinds that cannot count a
+        guest's CPU time (`"wall-clock"`: wasm, V8, whose guests run on threads they share)
+        stop the call when this much wall-clock time has passed, which is stricter (a
+        call's CPU time never exceeds its wall time); it reads as LimitExceeded("time").
+    memory_mb: the memory one guest may use, in MB (what is counted differs by kind and is
+        stated in `capabilities.memory_cap`).
+    pids: the processes one guest may run at once; only kinds whose
+        `capabilities.pids_cap` is True enforce it (containers, through their pids cgroup).
+    """
 
     cpu_seconds: float = 2.0
     memory_mb: int = 64
@@ -117,20 +145,141 @@ class Limits:
             raise ValueError(f"Limits.memory_mb must be at least 1 (MB), got {self.memory_mb!r}")
         if not isinstance(self.pids, int) and not float(self.pids).is_integer():
             raise ValueError(f"Limits.pids must be a whole number, got {self.pids!r}")
+        if self.pids < 1:
+            raise ValueError(f"Limits.pids must be at least 1, got {self.pids!r}")
         if self.memory_mb > 64 * 1024:
             raise ValueError(f"Limits.memory_mb is absurd: {self.memory_mb} MB (at most 65536)")
 
+    @property
+    def cpu_rlimit(self) -> int:
+        """cpu_seconds as RLIMIT_CPU takes it: whole seconds, rounded up, at least 1."""
+        return max(1, math.ceil(self.cpu_seconds))
+
+    def backstop_seconds(self, setup_seconds: float = 0.0) -> float:
+        """The wall-clock backstop of a CPU-time cap: BACKSTOP_FACTOR x cpu_seconds plus
+        what the runtime itself needs to set up and tear down."""
+        return BACKSTOP_FACTOR * self.cpu_seconds + setup_seconds
+
+
+FAMILIES = ("isolate", "process", "container")
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a kind can do, as data: callers read it instead of probing with hasattr.
+
+    family: "isolate" (many guests inside one host process), "process" (a plain OS
+        process per guest) or "container" (namespaces and cgroups per guest).
+    guest_languages: what guest code a reader may hand it: ("wat",) for `call_export` in
+        wasm, ("javascript",) in V8, ("sh",) for `run_script` in containers; () when it
+        runs only labkit's own workload.
+    exports: `call_export(source, export, *args)` runs one function of the reader's code.
+    scripts: `run_script(script, *args)` runs a shell script in a fresh guest.
+    warm_calls: `warm_call(n)` reuses one guest (the baseline without creating one).
+    restart: `fresh_runtime()` replaces a runtime all guests share (V8's workerd), so a
+        density point does not start from another's garbage.
+    cpu_cap: how Limits.cpu_seconds is enforced: "cpu-time" or "wall-clock".
+    memory_cap: what Limits.memory_mb counts in this kind, in a few words.
+    pids_cap: whether Limits.pids is enforced.
+    """
+
+    family: Literal["isolate", "process", "container"]
+    cpu_cap: Literal["cpu-time", "wall-clock"]
+    memory_cap: str
+    guest_languages: tuple[str, ...] = ()
+    exports: bool = False
+    scripts: bool = False
+    warm_calls: bool = False
+    restart: bool = False
+    pids_cap: bool = False
+
+    def __post_init__(self):
+        if self.family not in FAMILIES:
+            raise ValueError(f"family must be one of {', '.join(FAMILIES)}, "
+                             f"got {self.family!r}")
+        if self.cpu_cap not in ("cpu-time", "wall-clock"):
+            raise ValueError(f"cpu_cap must be 'cpu-time' or 'wall-clock', got {self.cpu_cap!r}")
+
+    @property
+    def cpu_limit_name(self) -> str:
+        """What LimitExceeded.limit says when this kind's CPU cap stops a guest."""
+        return LIMIT_CPU if self.cpu_cap == "cpu-time" else LIMIT_TIME
+
+
+# Optional operations: the capability that promises each, and the method it names.
+OPTIONAL = {"exports": "call_export", "scripts": "run_script", "warm_calls": "warm_call",
+            "restart": "fresh_runtime"}
+# Every public operation that needs an open sandbox: a kind's own definition of any of
+# these is wrapped (in __init_subclass__) by the one check that raises NotOpen.
+NEEDS_OPEN = ("cold_call", "run_standard", "warm_call", "hold", "footprint",
+              "memory_per_instance", "density_curve", "call_export", "run_script", "run_js",
+              "run_wasi", "compile", "fresh_runtime", "extra_figures", "bundle_for")
+
+
+def _needs_open(method):
+    """The one not-open check, around one public operation."""
+    @functools.wraps(method)
+    def checked(self, *args, **kwargs):
+        if not self._open:
+            raise NotOpen(self.kind)
+        return method(self, *args, **kwargs)
+
+    checked.needs_open = True
+    return checked
+
+
+def kinds_that_can(capability: str) -> list[str]:
+    """Registered kinds whose capabilities promise `capability` (for NotSupported's text)."""
+    from . import KINDS, sandbox_class
+    found = []
+    for kind in KINDS:
+        with contextlib.suppress(Unavailable):
+            if getattr(sandbox_class(kind).capabilities, capability):
+                found.append(kind)
+    return found
+
 
 class Sandbox(ABC):
-    """Base class of every kind; subclasses fill in the abstract methods."""
+    """Base class of every kind; subclasses fill in the abstract methods.
+
+    A kind states `kind`, `capabilities` and `live_counts`, creates all its state in
+    `__init__`, prepares shared parts in `open()` and releases them in `close()`. Using
+    any operation outside the `with` block raises NotOpen, the same for every kind.
+    """
 
     kind: ClassVar[str]
-    # How many live instances `bench` holds by default to measure memory per instance.
-    default_live: ClassVar[int] = 50
+    capabilities: ClassVar[Capabilities]
+    # How many live instances `bench` holds, per size ("quick" is also the default count
+    # of memory_per_instance): what one kind can hold in a few seconds differs a lot.
+    live_counts: ClassVar[dict[str, int]] = {"quick": 50, "full": 50}
 
     def __init__(self, limits: Limits | None = None):
+        if limits is not None and not isinstance(limits, Limits):
+            raise TypeError(f"limits must be a Limits, got {type(limits).__name__}")
         self.limits = limits or Limits()
         self._open = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in NEEDS_OPEN:
+            method = cls.__dict__.get(name)
+            if callable(method) and not getattr(method, "needs_open", False):
+                setattr(cls, name, _needs_open(method))
+
+    @property
+    def default_live(self) -> int:
+        """Old name of live_counts["quick"], kept only until bench.py reads live_counts."""
+        return self.live_counts["quick"]
+
+    @property
+    def is_open(self) -> bool:
+        """True inside the `with` block."""
+        return self._open
+
+    def _require_open(self) -> None:
+        """For a kind's own public property or helper that needs the open sandbox."""
+        if not self._open:
+            raise NotOpen(self.kind)
 
     # --- availability -------------------------------------------------------------
     @classmethod
@@ -140,16 +289,26 @@ class Sandbox(ABC):
 
     @classmethod
     def available(cls) -> Availability:
-        """The truth, by a real trial: start one instance, run the workload, check it."""
+        """The truth, by a real trial: start one instance, run the workload, check it.
+
+        A labkit error or an OS error in the trial means "not available here, because";
+        anything else (TypeError, AttributeError, ...) is a bug in labkit, not a state of
+        the machine, and is raised (the registry's `availability` reports it as one).
+        """
         found = cls.check()
         if not found.available:
             return found
         try:
             with cls() as box:
                 box.run_standard()
-        except Exception as exc:  # any failure of the trial means "not available here"
+        except (LabkitError, OSError) as exc:
             return Availability(cls.kind, False, f"a trial run failed: {exc}", found.fix)
         return found
+
+    @classmethod
+    def sweep_leftovers(cls) -> list:
+        """Remove what a killed lab of this kind left behind (default: nothing to sweep)."""
+        return []
 
     # --- life cycle ---------------------------------------------------------------
     def __enter__(self):
@@ -178,6 +337,7 @@ class Sandbox(ABC):
     def cold_call(self, n: int = STANDARD_N) -> int:
         """A fresh instance: create it, run fib(n) in it, tear it down; return the answer."""
 
+    @_needs_open
     def run_standard(self, n: int = STANDARD_N) -> int:
         """cold_call with its answer checked against the host's own computation."""
         check_n(n)
@@ -189,24 +349,93 @@ class Sandbox(ABC):
 
     @abstractmethod
     def hold(self, count: int) -> AbstractContextManager[list]:
-        """Keep `count` idle instances alive inside the `with` block; release them after."""
+        """Keep `count` idle instances alive inside the `with` block; release them after.
+
+        Implementations start with `self.check_live_count(count)`."""
 
     @abstractmethod
     def footprint(self) -> Memory:
         """Memory this kind is using right now (the processes or process it lives in)."""
 
-    def memory_per_instance(self, count: int | None = None) -> float:
-        """Bytes of PSS each live instance adds, measured over `count` held at once."""
-        count = check_count("count", count or self.default_live, maximum=self.max_live())
-        before = self.footprint()
-        with self.hold(count):
-            during = self.footprint()
-        return max((during - before).pss, 0) / count
-
     def max_live(self) -> int:
         """The most instances `hold` accepts on this machine (subclasses know their limits)."""
         return 10_000
 
+    def check_live_count(self, count) -> int:
+        """Refuse a count that is not a whole number from 1 to max_live(), naming it."""
+        return check_count("count", count, maximum=self.max_live())
+
     def versions(self) -> dict:
         """Versions of the runtime pieces, recorded with every measurement."""
         return {}
+
+    # --- density: one method for every kind ------------------------------------------
+    @_needs_open
+    def density_curve(self, counts: Iterable[int]) -> list[dict]:
+        """Memory added by `n` live instances, for each n in `counts`.
+
+        Rows: n, total_mb (PSS added), kb_per_instance, seconds_to_start (to start all
+        n), processes (added), before_mb (the footprint the point started from). Every
+        count is checked before any instance starts; a kind whose capabilities say
+        `restart` gets a fresh runtime before each point.
+        """
+        counts = [self.check_live_count(count) for count in counts]
+        return [self._density_point(count) for count in counts]
+
+    def _density_point(self, count: int) -> dict:
+        if self.capabilities.restart:
+            self.fresh_runtime()
+        before = self.footprint()
+        started = time.perf_counter()
+        with self.hold(count):
+            up = time.perf_counter() - started
+            during = self.footprint()
+        added = during - before
+        return {"n": count, "total_mb": added.pss / 1e6, "kb_per_instance": added.pss / count / 1e3,
+                "seconds_to_start": up, "processes": added.processes,
+                "before_mb": before.pss / 1e6}
+
+    @_needs_open
+    def memory_per_instance(self, count: int | None = None) -> float:
+        """Bytes of PSS each live instance adds, measured over `count` held at once
+        (default: live_counts["quick"]); one point of density_curve."""
+        count = self.live_counts["quick"] if count is None else count
+        (row,) = self.density_curve([count])
+        return max(row["total_mb"] * 1e6, 0.0) / row["n"]
+
+    # --- optional operations: capabilities say which a kind has -------------------------
+    def _not_supported(self, capability: str):
+        raise NotSupported(self.kind, f"{OPTIONAL[capability]}() ({capability})",
+                           kinds_that_can(capability))
+
+    def call_export(self, source, export: str, *args):
+        """Run one exported function of the reader's code in a fresh guest (`exports`)."""
+        self._not_supported("exports")
+
+    def run_script(self, script: str, *args: str):
+        """Run a shell script in a fresh guest (`scripts`)."""
+        self._not_supported("scripts")
+
+    def warm_call(self, n: int = STANDARD_N) -> int:
+        """fib(n) in one reused guest (`warm_calls`)."""
+        self._not_supported("warm_calls")
+
+    def fresh_runtime(self) -> None:
+        """Replace the runtime all guests share (`restart`)."""
+        self._not_supported("restart")
+
+    @_needs_open
+    def extra_figures(self, calls: int) -> dict:
+        """Figures beyond the contract's for `labkit bench` (V8: its warm call)."""
+        return {}
+
+
+def trial_error(kind: str, exc: BaseException) -> Availability:
+    """An unexpected exception in a kind's check or trial: a bug in labkit, said to be one
+    (in the fix), with its traceback kept, never passed off as a state of this machine."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    text = text if len(text) <= 200 else text[:197] + "..."
+    return Availability(kind, False, f"checking {kind} failed: {text}",
+                        "this is a bug in labkit, not a state of this machine: please report "
+                        "it with its traceback (the result's .traceback)",
+                        "".join(traceback.format_exception(exc)))

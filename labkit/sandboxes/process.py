@@ -3,8 +3,10 @@
 Each call starts a shell (busybox sh when installed, the same binary the containers run,
 else /bin/sh) that computes the standard workload and exits. A plain process is NOT
 isolated: it shares the host's files, network and process list. It is bounded only by
-rlimits (CPU seconds, address space, processes) and a wall-clock timeout, and it runs
-nothing but labkit's own guest script, never code a reader or a model supplies.
+rlimits (CPU seconds by RLIMIT_CPU, address space by RLIMIT_AS) and a wall-clock backstop,
+and it runs nothing but labkit's own guest script, never code a reader or a model
+supplies. It has no cap on processes: RLIMIT_NPROC counts every process of the user, not
+those of one sandbox, so it cannot be one guest's cap (its capabilities say so).
 """
 
 from __future__ import annotations
@@ -18,10 +20,15 @@ import subprocess
 
 import psutil
 
-from ..errors import GuestError, LimitExceeded
-from ..measure import Memory, check_count, processes_memory
+from ..errors import LIMIT_CPU, LIMIT_MEMORY, LIMIT_TIME, GuestError, LimitExceeded
+from ..measure import Memory, processes_memory
 from ..workload import STANDARD_N, check_n, guest_source
-from .base import Availability, Limits, Sandbox
+from .base import Availability, Capabilities, Limits, Sandbox
+
+# Wall-clock allowance on top of the backstop, for starting and reaping the shell.
+SETUP_SECONDS = 5
+# What a shell says when RLIMIT_AS refuses it memory (busybox; dash).
+OUT_OF_MEMORY = ("out of memory", "out of space", "cannot allocate memory")
 
 
 def shell_command() -> list[str]:
@@ -32,8 +39,8 @@ def shell_command() -> list[str]:
 
 def _rlimits(limits: Limits):
     """A preexec function applying the caps inside the child, before it runs the shell."""
-    cpu = max(1, int(limits.cpu_seconds + 0.999))
-    memory = limits.memory_mb * 2**20
+    cpu = limits.cpu_rlimit
+    memory = int(limits.memory_mb * 2**20)
 
     def apply():
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))  # SIGXCPU, then SIGKILL
@@ -42,9 +49,40 @@ def _rlimits(limits: Limits):
     return apply
 
 
+def _run_in_own_group(command: list[str], timeout: float, preexec) -> subprocess.CompletedProcess:
+    """subprocess.run, but the guest leads its own process group and the whole group is
+    killed on a timeout or an interrupt: a shell's children (`sleep`) never outlive it."""
+    proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=preexec,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # what the guest left running
+            os.killpg(proc.pid, signal.SIGKILL)
+    return subprocess.CompletedProcess(command, proc.returncode, out, err)
+
+
 class ProcessSandbox(Sandbox):
     kind = "process"
-    default_live = 50
+    capabilities = Capabilities(family="process", cpu_cap="cpu-time",
+                                memory_cap="address space of the shell (RLIMIT_AS)")
+    live_counts = {"quick": 50, "full": 500}
+
+    def __init__(self, limits: Limits | None = None):
+        super().__init__(limits)
+        self._command = [*shell_command(), "-c", self.guest_script(), "fib"]
+        self._held: list[subprocess.Popen] = []
+
+    @classmethod
+    def guest_script(cls) -> str:
+        """The shell script every call runs: labkit's own fib guest (never a reader's)."""
+        return guest_source("sh")
 
     @classmethod
     def check(cls) -> Availability:
@@ -54,22 +92,23 @@ class ProcessSandbox(Sandbox):
                                 "sudo apt-get install busybox-static")
         return Availability(cls.kind, True, "", "")
 
-    def open(self) -> None:
-        self._command = [*shell_command(), "-c", guest_source("sh"), "fib"]
-        self._held: list[subprocess.Popen] = []
-
     def cold_call(self, n: int = STANDARD_N) -> int:
         check_n(n)
+        backstop = self.limits.backstop_seconds(SETUP_SECONDS)
         try:
-            done = subprocess.run(
-                [*self._command, str(n)], capture_output=True, text=True,
-                timeout=self.limits.cpu_seconds * 2, preexec_fn=_rlimits(self.limits),
-            )
+            done = _run_in_own_group([*self._command, str(n)], backstop,
+                                     _rlimits(self.limits))
         except subprocess.TimeoutExpired:
-            raise LimitExceeded(self.kind, "time", f"{self.limits.cpu_seconds} s") from None
+            raise LimitExceeded(self.kind, LIMIT_TIME, f"{backstop:g} s wall clock, the "
+                                "backstop of its CPU-time cap") from None
         if done.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
-            raise LimitExceeded(self.kind, "CPU time", f"{self.limits.cpu_seconds} s")
+            raise LimitExceeded(self.kind, LIMIT_CPU,
+                                f"RLIMIT_CPU of {self.limits.cpu_rlimit} s")
         if done.returncode != 0:
+            # The guest is labkit's own script, so its shell's words can be trusted here.
+            if any(words in done.stderr.lower() for words in OUT_OF_MEMORY):
+                raise LimitExceeded(self.kind, LIMIT_MEMORY, f"RLIMIT_AS of "
+                                    f"{self.limits.memory_mb:g} MB")
             raise GuestError(self.kind, f"the shell exited with {done.returncode}: "
                                         f"{done.stderr.strip()[:200]}")
         try:
@@ -79,7 +118,7 @@ class ProcessSandbox(Sandbox):
 
     @contextlib.contextmanager
     def hold(self, count: int):
-        check_count("count", count, maximum=self.max_live())
+        self.check_live_count(count)
         held = self._held
         try:
             for _ in range(count):
@@ -102,7 +141,7 @@ class ProcessSandbox(Sandbox):
 
     def footprint(self) -> Memory:
         procs = []
-        for proc in getattr(self, "_held", []):
+        for proc in self._held:
             with contextlib.suppress(psutil.NoSuchProcess):
                 procs.append(psutil.Process(proc.pid))
         return processes_memory(procs)
@@ -114,8 +153,7 @@ class ProcessSandbox(Sandbox):
         return min(room, 2000)
 
     def close(self) -> None:
-        if hasattr(self, "_held"):
-            self._release()
+        self._release()
 
     def versions(self) -> dict:
         return {"shell": " ".join(shell_command())}

@@ -7,7 +7,6 @@ and `ContainerSandbox`, the base the runtimes (runtime.py) and managers (manager
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import resource
 import selectors
@@ -22,7 +21,7 @@ import psutil
 from ...errors import GuestError, LimitExceeded
 from ...measure import Memory, processes_memory
 from ...workload import STANDARD_N, check_n
-from ..base import Limits, Sandbox
+from ..base import Capabilities, Limits, Sandbox
 from .bundle import GUEST_PATH
 
 # Set to 1 (or a comma list of kinds) to make container kinds report themselves missing:
@@ -56,12 +55,6 @@ def disabled(kind: str) -> bool:
     if value in ("", "0", "no", "false"):
         return False
     return value in ("1", "yes", "true", "all") or kind in value.split(",")
-
-
-def _die_with_parent() -> None:
-    """In a child: be killed when the kernel that started us dies (Linux only)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 @dataclass(frozen=True)
@@ -186,6 +179,10 @@ def _check_limits_exit(kind: str, returncode: int, stderr: str, limits: Limits,
 class ContainerSandbox(Sandbox):
     """What every container kind shares: a guest script run by busybox sh in a fresh
     container per call. Subclasses say how one container runs (`_run`)."""
+
+    capabilities = Capabilities(family="container", cpu_cap="cpu-time",
+                                memory_cap="the container's memory cgroup (memory + swap)",
+                                guest_languages=("sh",), scripts=True, pids_cap=True)
 
     def _run(self, args: list[str]) -> ContainerRun:
         raise NotImplementedError

@@ -13,7 +13,7 @@ from typing import ClassVar
 import psutil
 
 from ...errors import LabkitError, LimitExceeded, Unavailable
-from ...measure import Memory, check_count
+from ...measure import Memory
 from .. import _owned
 from ..base import Availability, Limits
 from . import bundle
@@ -48,7 +48,7 @@ class CliSandbox(ContainerSandbox):
     rm_args: ClassVar[list[str]] = []
     install: ClassVar[str]
     image = "labkit-busybox:1"
-    default_live = 50
+    live_counts = {"quick": 50, "full": 50}
 
     def __init__(self, limits: Limits | None = None):
         super().__init__(limits)
@@ -125,7 +125,7 @@ class CliSandbox(ContainerSandbox):
         return stale
 
     def _container_args(self, name: str) -> list[str]:
-        cpu = max(1, int(self.limits.cpu_seconds + 0.999))
+        cpu = self.limits.cpu_rlimit
         return ["--name", name, "--network", "none", "--read-only", "--cap-drop", "ALL",
                 "--security-opt", "no-new-privileges", "--hostname", bundle.HOSTNAME,
                 "--memory", f"{int(self.limits.memory_mb)}m",
@@ -135,7 +135,7 @@ class CliSandbox(ContainerSandbox):
 
     def _run(self, args: list[str]) -> ContainerRun:
         name = _owned.new_container_id()
-        timeout = self.limits.cpu_seconds * 2 + SETUP_SECONDS * 3
+        timeout = self.limits.backstop_seconds(SETUP_SECONDS * 3)
         try:
             # In the sandbox's own folder: conmon drops an "oom" file in its working
             # directory when a container is OOM-killed; it goes away with the folder.
@@ -156,7 +156,7 @@ class CliSandbox(ContainerSandbox):
 
     @contextlib.contextmanager
     def hold(self, count: int):
-        check_count("count", count, maximum=self.max_live())
+        self.check_live_count(count)
         try:
             for _ in range(count):
                 name = _owned.new_container_id()
@@ -199,8 +199,9 @@ class PodmanSandbox(CliSandbox):
 
     kind = "podman"
     binary = "podman"
-    # This lab's machine kind needs these (runtime-notes.md): no systemd, no
-    # CAP_SYS_RESOURCE to raise ulimits.
+    # Needed where podman runs without systemd (as in containers and small VMs) and
+    # without CAP_SYS_RESOURCE to raise ulimits: cgroups managed directly, events to a
+    # file, runc (the runtime the other kinds also use).
     global_args = ["--cgroup-manager", "cgroupfs", "--events-backend", "file",
                    "--runtime", "runc"]
     run_args = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"]

@@ -15,7 +15,7 @@ from typing import ClassVar
 import psutil
 
 from ...errors import LabkitError, LimitExceeded, Unavailable
-from ...measure import Memory, check_count
+from ...measure import Memory
 from ...workload import STANDARD_N, check_n
 from .. import _owned
 from ..base import Availability, Limits
@@ -30,7 +30,6 @@ from .common import (
     ContainerRun,
     ContainerSandbox,
     OutputOverflow,
-    _die_with_parent,
     containers_memory,
     disabled,
     run_capped,
@@ -45,7 +44,7 @@ class OciSandbox(ContainerSandbox):
     binary: ClassVar[str]
     state_root: ClassVar[str]
     install: ClassVar[str]
-    default_live = 50
+    live_counts = {"quick": 50, "full": 100}
 
     def __init__(self, limits: Limits | None = None, rootfs: str | Path | None = None,
                  runtime: str | Path | None = None):
@@ -58,6 +57,10 @@ class OciSandbox(ContainerSandbox):
         self._bundle_numbers = itertools.count()
         self._held: dict[str, int | None] = {}
         self._running: str | None = None  # the container of the call under way
+        self._binary: str | None = None
+        self._command: list[str] = []  # how to reach the runtime (set when opened)
+        self._rootfs: bundle.RootFS | None = None
+        self._runtime_log: Path | None = None
 
     # --- availability -------------------------------------------------------------
     @classmethod
@@ -113,6 +116,13 @@ class OciSandbox(ContainerSandbox):
             self.close()
             raise
 
+    @property
+    def runtime_command(self) -> list[str]:
+        """The command line that reaches this runtime (crun's enters its namespace first):
+        for comparing labkit's calls with a bare `runc run` (benchmarks/)."""
+        self._require_open()
+        return list(self._command)
+
     def _runtime_command(self, binary: str) -> list[str]:
         """The command line prefix that reaches the runtime (crun adds a namespace)."""
         return [binary]
@@ -141,6 +151,19 @@ class OciSandbox(ContainerSandbox):
         _owned.remove_leftover_folders()
         return stale
 
+    @classmethod
+    def sweep_leftovers(cls) -> list[str]:
+        """What killed labs left (containers, bundle folders), removed without opening a
+        sandbox: only where this runtime runs here (root; else there is nothing to reap)."""
+        if not cls.check().available:
+            return []
+        box = cls()
+        try:  # crun may need its private mount namespace, even to delete
+            box._command = box._runtime_command(cls.runtime_binary())
+            return box.remove_leftovers()
+        finally:
+            box.close()
+
     # --- one container --------------------------------------------------------------
     def _bundle(self, args: list[str]) -> Path:
         """A bundle (config.json) for these arguments, written once and reused.
@@ -154,8 +177,6 @@ class OciSandbox(ContainerSandbox):
             if cache is self._script_bundles:
                 cache.move_to_end(key)
             return cache[key]
-        if self._workdir is None:
-            raise LabkitError(f"{self.kind}: use the sandbox in a `with` block")
         config = bundle.container_config(self._rootfs, args, self.limits)
         folder = self._workdir / f"bundle-{next(self._bundle_numbers)}"
         cache[key] = bundle.write_bundle(folder, config)
@@ -175,7 +196,7 @@ class OciSandbox(ContainerSandbox):
         """Create, start, wait for and delete one container running args."""
         bundle = self._bundle(args)
         cid = _owned.new_container_id()
-        timeout = self.limits.cpu_seconds * 2 + SETUP_SECONDS
+        timeout = self.limits.backstop_seconds(SETUP_SECONDS)
         # The runtime's own errors go to this log, apart from the guest's stderr, so a
         # guest cannot pass its words off as the runtime's.
         self._runtime_log = self._workdir / "runtime.log"
@@ -204,7 +225,7 @@ class OciSandbox(ContainerSandbox):
     def _raise_if_runtime_failed(self, result: ContainerRun) -> None:
         if result.returncode == 0:
             return
-        log = getattr(self, "_runtime_log", None)
+        log = self._runtime_log
         with contextlib.suppress(OSError):
             text = log.read_bytes()[-4096:].decode(errors="replace") if log else ""
             if '"level":"error"' in text or "level=error" in text:
@@ -214,9 +235,7 @@ class OciSandbox(ContainerSandbox):
     # --- many at once -------------------------------------------------------------
     @contextlib.contextmanager
     def hold(self, count: int):
-        check_count("count", count, maximum=self.max_live())
-        if self._workdir is None:
-            raise LabkitError(f"{self.kind}: use the sandbox in a `with` block")
+        self.check_live_count(count)
         bundle = self._bundle(["/bin/sleep", str(HOLD_SECONDS)])
         log = self._workdir / "hold-stderr.log"
         try:
@@ -263,9 +282,9 @@ class OciSandbox(ContainerSandbox):
         return int(max(1, min(1000, room)))
 
     def versions(self) -> dict:
-        found = run_quiet([getattr(self, "_binary", None) or self.binary, "--version"])
+        found = run_quiet([self._binary or self.binary, "--version"])
         version = found.stdout.splitlines()[0] if found.stdout else "unknown"
-        rootfs = getattr(self, "_rootfs", None)
+        rootfs = self._rootfs
         return {self.binary: version, "rootfs": rootfs.source if rootfs else "not built"}
 
 
@@ -291,7 +310,11 @@ class CrunSandbox(OciSandbox):
     binary = "crun"
     state_root = "/run/crun"
     install = "sudo apt-get install crun busybox-static"
-    _holder: subprocess.Popen | None = None
+
+    def __init__(self, limits: Limits | None = None, rootfs: str | Path | None = None,
+                 runtime: str | Path | None = None):
+        super().__init__(limits, rootfs, runtime)
+        self._holder: subprocess.Popen | None = None  # keeps the private namespace alive
 
     def _runtime_command(self, binary: str) -> list[str]:
         if not Path("/sys/fs/cgroup/unified").is_dir() or \
@@ -306,7 +329,7 @@ class CrunSandbox(OciSandbox):
             [unshare, "--mount", "--propagation", "private", "/bin/sh", "-c",
              "umount /sys/fs/cgroup/unified && echo ready && exec sleep infinity"],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, preexec_fn=_die_with_parent)
+            text=True, preexec_fn=_owned.die_with_parent())
         if self._holder.stdout.readline().strip() != "ready":
             error = self._holder.stderr.read() if self._holder.poll() is not None else ""
             self._stop_holder()

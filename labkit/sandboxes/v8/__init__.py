@@ -43,10 +43,11 @@ import uuid
 import psutil
 
 from ... import runtimes
-from ...errors import GuestError, LimitExceeded, Unavailable
+from ...errors import LIMIT_MEMORY, LIMIT_TIME, GuestError, LimitExceeded, NotOpen, Unavailable
 from ...measure import Memory, check_count, processes_memory, time_calls
 from ...workload import STANDARD_N, check_n
-from ..base import Availability, Limits, Sandbox
+from ..base import Availability, Capabilities, Limits, Sandbox
+from . import workerd
 from .workerd import WorkerdFailed, WorkerdServer
 
 # A reader's module larger than this is a mistake, not an exercise (workerd allows 64 MiB).
@@ -75,7 +76,12 @@ def _fix_for_missing_workerd() -> str:
 
 class V8Sandbox(Sandbox):
     kind = "v8"
-    default_live = 50
+    capabilities = Capabilities(
+        family="isolate", cpu_cap="wall-clock",
+        memory_cap="JS heap per isolate (--max-old-space-size), and a budget on all of "
+                   "workerd for what lives outside the heap",
+        guest_languages=("javascript",), exports=True, warm_calls=True, restart=True)
+    live_counts = {"quick": 50, "full": 500}
 
     def __init__(self, limits: Limits | None = None):
         super().__init__(limits)
@@ -86,6 +92,7 @@ class V8Sandbox(Sandbox):
         self._hold_bytes = 0
         self._requests = 0
         self._proc: psutil.Process | None = None
+        self._fresh = False  # workerd has served nothing since it (re)started
 
     @classmethod
     def check(cls) -> Availability:
@@ -104,6 +111,7 @@ class V8Sandbox(Sandbox):
         self._server = WorkerdServer(binary, heap_mb=self.limits.memory_mb)
         try:
             self._server.start()
+            self._fresh = True
         except (WorkerdFailed, OSError) as exc:
             self.close()
             raise Unavailable(self.kind, f"workerd ({binary}) would not start: {exc}",
@@ -119,7 +127,7 @@ class V8Sandbox(Sandbox):
     def server(self) -> WorkerdServer:
         """The workerd process behind this sandbox (its pid, port, log)."""
         if self._server is None or self._server.process is None:
-            raise RuntimeError("the v8 sandbox is not open: use it in a `with` block")
+            raise NotOpen(self.kind)
         return self._server
 
     @property
@@ -197,7 +205,7 @@ class V8Sandbox(Sandbox):
         workerd has no call to unload a named isolate, so they are released by restarting
         workerd after the block (a few tens of milliseconds).
         """
-        check_count("count", count, maximum=self.max_live())
+        self.check_live_count(count)
         prefix = f"{next(self._holds)}-{uuid.uuid4().hex[:8]}"
         self._hold_bytes = count * HOLD_BUDGET_BYTES
         try:
@@ -208,9 +216,9 @@ class V8Sandbox(Sandbox):
             self._hold_bytes = 0
             self.restart()
 
-    def extra_figures(self, n: int = 100) -> dict:
+    def extra_figures(self, calls: int = 100) -> dict:
         """For `labkit bench`: the warm call (one isolate reused) timed like the cold one."""
-        stats = time_calls(self.warm_call, check_count("n", n), warmup=5).stats
+        stats = time_calls(self.warm_call, check_count("calls", calls), warmup=5).stats
         return {"warm_ms_p50": stats.median_ms, "warm_ms_p99": stats.p99_ms,
                 "warm_per_second": stats.per_second}
 
@@ -240,6 +248,7 @@ class V8Sandbox(Sandbox):
         While it waits, it watches workerd's memory and log every POLL_SECONDS.
         """
         server = self.server
+        self._fresh = False
         limit = timeout or self.limits.cpu_seconds
         if self._conn is None:
             self._conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=limit)
@@ -254,7 +263,7 @@ class V8Sandbox(Sandbox):
             payload = response.read(MAX_RESULT_BYTES + 1)
         except TimeoutError:
             self.restart(force=True)
-            raise LimitExceeded(self.kind, "time",
+            raise LimitExceeded(self.kind, LIMIT_TIME,
                                 f"no answer within {limit:g} s of wall-clock time; workerd "
                                 "enforces no CPU limit itself, so labkit stopped it and "
                                 "started a fresh one") from None
@@ -311,7 +320,7 @@ class V8Sandbox(Sandbox):
         budget = self.memory_budget()
         if rss > budget:  # the caller restarts workerd
             raise LimitExceeded(
-                self.kind, "memory",
+                self.kind, LIMIT_MEMORY,
                 f"workerd held {rss / 2**20:,.0f} MiB, past its budget of "
                 f"{budget / 2**20:,.0f} MiB ({WORKERD_BASE_BYTES // 2**20} MiB + "
                 f"{self.limits.memory_mb:g} MB per live isolate); open-source workerd caps "
@@ -347,7 +356,7 @@ class V8Sandbox(Sandbox):
         log = server.log_tail(8)
         self.restart()
         if "heap limit" in log or "out of memory" in log:
-            raise LimitExceeded(self.kind, "memory",
+            raise LimitExceeded(self.kind, LIMIT_MEMORY,
                                 f"a V8 heap passed {self.limits.memory_mb} MB; workerd aborted "
                                 "and labkit started a fresh one") from None
         state = "still running" if alive else "exited"
@@ -361,6 +370,18 @@ class V8Sandbox(Sandbox):
         self._requests = 0
         if self._server is not None:
             self._server.restart(force)
+            self._fresh = True
+
+    def fresh_runtime(self) -> None:
+        """A workerd that has served nothing yet (restarted unless it already is one), so a
+        density point does not count garbage earlier calls left in the shared process."""
+        if not self._fresh:
+            self.restart()
+
+    @classmethod
+    def sweep_leftovers(cls) -> list[int]:
+        """Stop the workerd servers of killed labs (their owner process is gone)."""
+        return workerd.stop_leftovers()
 
     def _disconnect(self) -> None:
         if self._conn is not None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import http.client
 import json
 import os
@@ -39,6 +38,7 @@ import psutil
 
 from ...errors import LabkitError
 from ...paths import private_dir
+from .._owned import die_with_parent
 
 # How long workerd gets to answer its first request (it compiles the host worker first).
 READY_TIMEOUT_S = 15.0
@@ -139,19 +139,6 @@ def _wait_gone(pid: int, process: subprocess.Popen | None, seconds: float) -> bo
     return True
 
 
-def _die_with_parent(parent_pid: int):
-    """A preexec function: the child gets SIGKILL when the thread that started it dies."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    pr_set_pdeathsig = 1
-
-    def apply():
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent_pid:  # the parent died before prctl took effect
-            os._exit(1)
-
-    return apply
-
-
 def _listening_socket() -> socket.socket:
     """A socket listening on 127.0.0.1 at a port the kernel picked: free by construction."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -212,7 +199,7 @@ class WorkerdServer:
         self._log = open(self.run_dir / "workerd.log", "a+b")  # closed in stop()
         fd = self._socket.fileno()
         on_main_thread = threading.current_thread() is threading.main_thread()
-        preexec = (_die_with_parent(os.getpid())
+        preexec = (die_with_parent(os.getpid())
                    if self.die_with_parent and on_main_thread and sys.platform == "linux"
                    else None)
         self.process = subprocess.Popen(

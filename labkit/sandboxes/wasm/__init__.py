@@ -8,8 +8,9 @@ and what the host hands it: `cold_call` and `call_export` grant no imports at al
 no network. WASI's one blocking call, `poll_oneoff` (sleep), is labkit's own: it sleeps at
 most until the call's time cap, in short steps so Ctrl-C still works, then stops the guest.
 
-Caps, all set per Store: CPU time by epoch interruption (a ticker thread advances the
-engine's epoch; a guest past its deadline traps), memory by `Store.set_limits` (a
+Caps, all set per Store: time by epoch interruption (a ticker thread advances the
+engine's epoch; a guest past its deadline traps: `Limits.cpu_seconds` is enforced as
+wall-clock time, which also bounds the call's CPU time), memory by `Store.set_limits` (a
 `memory.grow` past it returns -1 inside the guest; a module that needs more at start is
 refused), stack by the engine's `max_wasm_stack`. Every trap comes back as a labkit
 `LimitExceeded` or `GuestError` with a one-line reason, never a raw backtrace.
@@ -32,8 +33,6 @@ import ctypes
 import errno
 import gc
 import math
-import os
-import resource
 import struct
 import threading
 import time
@@ -45,32 +44,23 @@ from importlib import metadata, resources
 import psutil
 import wasmtime
 
-from ...errors import GuestError, LabkitError, LimitExceeded
+from ...errors import LIMIT_TIME, GuestError, LabkitError, LimitExceeded
 from ...measure import Memory, check_count, processes_memory
 from ...workload import STANDARD_N, check_n
-from ..base import Availability, Limits, Sandbox
-from . import _capi
+from ..base import Availability, Capabilities, Limits, Sandbox
+from . import _capi, _room
+from ._room import (
+    MEMORY_GUARD,
+    MEMORY_RESERVATION,
+    RESERVATION_FOR_GROWTH,
+    LiveLimit,
+)
 
 KIND = "wasm"
 # The epoch ticker's period: a runaway guest is stopped at most this much after its cap.
 TICK_SECONDS = 0.01
-# Address space reserved for each linear memory. Small, so tens of thousands of live
-# instances fit; a memory that grows past it is moved (with room to grow) by wasmtime.
-MEMORY_RESERVATION = 4 * 2**20
-MEMORY_GUARD = 64 * 2**10
-RESERVATION_FOR_GROWTH = 64 * 2**20
 # Wasm stack for one call; deeper recursion traps with STACK_OVERFLOW.
 MAX_WASM_STACK = 512 * 2**10
-# Measured on Linux: a live instance with one touched page of memory adds 2 entries to
-# /proc/self/maps (its resident page, the rest of its reservation); vm.max_map_count caps
-# the total per process.
-MAPS_PER_LIVE_INSTANCE = 2
-# Mappings left for Python, its libraries and threads, on top of those already in use.
-MAP_HEADROOM = 2000
-# Virtual memory one live instance reserves (reservation, guards, rounding).
-ADDRESS_SPACE_PER_INSTANCE = MEMORY_RESERVATION + 4 * MEMORY_GUARD
-# A conservative resident cost per live instance, to keep a hold within free RAM.
-RAM_PER_INSTANCE = 64 * 2**10
 # Per isolate: one linear memory (so the memory cap is the whole budget), a bounded
 # number of tables and table elements (8 bytes each), one instance.
 MAX_MEMORIES, MAX_TABLES, MAX_TABLE_ELEMENTS, MAX_INSTANCES = 1, 10, 1_000_000, 1
@@ -118,14 +108,6 @@ class WasiRun:
     stdout: str
     stderr: str
     exit_code: int
-
-
-@dataclass(frozen=True)
-class LiveLimit:
-    """How many instances can be live at once here, and which limit decides it."""
-
-    count: int
-    reason: str
 
 
 class _Export:
@@ -330,7 +312,10 @@ class WasmSandbox(Sandbox):
     """WebAssembly isolates: one engine, a fresh Store and Instance per call."""
 
     kind = KIND
-    default_live = 1000
+    capabilities = Capabilities(family="isolate", cpu_cap="wall-clock",
+                                memory_cap="linear memory per isolate (Store limits)",
+                                guest_languages=("wat",), exports=True)
+    live_counts = {"quick": 1000, "full": 10_000}
 
     def __init__(self, limits: Limits | None = None, fast_path: bool = True):
         """`fast_path=False` runs every call through the public API (for comparing)."""
@@ -342,6 +327,12 @@ class WasmSandbox(Sandbox):
         self._modules: OrderedDict = OrderedDict()
         self._held: list = []
         self._wasi_linker: wasmtime.Linker | None = None
+        # Set when opened, from the limits: Store memory, epoch deadline, the fib guest.
+        self._memory_bytes = int(self.limits.memory_mb * 2**20)
+        self._deadline_ticks = max(1, math.ceil(self.limits.cpu_seconds / TICK_SECONDS))
+        self._fib: _Export | None = None
+        self._fib_module: wasmtime.Module | None = None
+        self._wasi_deadline = 0.0  # when the running WASI guest's time is up (monotonic)
 
     # --- availability -------------------------------------------------------------
     @classmethod
@@ -375,8 +366,6 @@ class WasmSandbox(Sandbox):
         config.memory_guard_size = MEMORY_GUARD
         config.memory_reservation_for_growth = RESERVATION_FOR_GROWTH
         self._engine = wasmtime.Engine(config)
-        self._memory_bytes = int(self.limits.memory_mb * 2**20)
-        self._deadline_ticks = max(1, math.ceil(self.limits.cpu_seconds / TICK_SECONDS))
         store_limits = (self._memory_bytes, MAX_TABLE_ELEMENTS, MAX_INSTANCES, MAX_TABLES,
                         MAX_MEMORIES)
         fast = _capi.fast_calls(self._engine, store_limits, self._deadline_ticks) \
@@ -400,19 +389,26 @@ class WasmSandbox(Sandbox):
         self._engine = None
 
     @property
+    def engine(self) -> wasmtime.Engine:
+        """The engine every isolate of this sandbox runs on (for benchmarks/ comparing
+        labkit's calls with bare wasmtime on the same engine)."""
+        self._require_open()
+        return self._engine
+
+    @property
+    def fib_module(self) -> wasmtime.Module:
+        """The compiled standard workload (fib.wat) that cold calls instantiate."""
+        self._require_open()
+        return self._fib_module
+
+    @property
     def ticking(self) -> bool:
         """Whether the epoch ticker thread is running (it must stop when the box closes)."""
         return self._ticker is not None and self._ticker.running
 
-    def _require_open(self) -> None:
-        if self._engine is None:
-            raise LabkitError("the wasm sandbox is not open: use it as "
-                              "`with WasmSandbox() as box:`")
-
     # --- compiling ----------------------------------------------------------------
     def compile(self, source, cache: bool = True) -> wasmtime.Module:
         """Compile WAT text (str) or a wasm binary (bytes); cached by the source itself."""
-        self._require_open()
         if not cache:
             return self._compile_uncached(source)
         return self._compile(source).module
@@ -461,8 +457,6 @@ class WasmSandbox(Sandbox):
     def cold_call(self, n: int = STANDARD_N) -> int:
         """A fresh isolate: new Store and Instance, fib(n), torn down; returns the answer."""
         check_n(n)
-        if self._engine is None:
-            self._require_open()
         return self._run(self._fib_module, self._fib, (n,))
 
     def call_export(self, source, export: str, *args):
@@ -471,7 +465,6 @@ class WasmSandbox(Sandbox):
         The module gets no imports at all (no WASI, no host functions); arguments and
         results are numbers. A trap or a cap comes back as GuestError or LimitExceeded.
         """
-        self._require_open()
         compiled = self._compile(source)
         if compiled.imports:
             raise GuestError(KIND, f"the module imports {', '.join(compiled.imports)}; "
@@ -493,8 +486,8 @@ class WasmSandbox(Sandbox):
         if isinstance(exc, wasmtime.Trap):
             code = exc.trap_code
             if code is wasmtime.TrapCode.INTERRUPT:
-                return LimitExceeded(KIND, "CPU time", f"{self.limits.cpu_seconds:g} s; "
-                                     "stopped by epoch interruption")
+                return LimitExceeded(KIND, LIMIT_TIME, f"{self.limits.cpu_seconds:g} s of "
+                                     "wall-clock time; stopped by epoch interruption")
             if code is wasmtime.TrapCode.OUT_OF_FUEL:
                 return LimitExceeded(KIND, "CPU fuel", "stopped when its fuel ran out")
             if code is wasmtime.TrapCode.STACK_OVERFLOW:
@@ -519,7 +512,6 @@ class WasmSandbox(Sandbox):
         WASI is the only door: no pre-opened directories (so no host files), no sockets
         (so no network), no environment variables; argv is what you pass.
         """
-        self._require_open()
         if isinstance(argv, str) or not all(isinstance(a, str) for a in argv):
             raise TypeError("argv must be a list of strings")
         compiled = self._compile(source)
@@ -549,7 +541,7 @@ class WasmSandbox(Sandbox):
             except wasmtime.ExitTrap as exc:
                 exit_code = exc.code
             except _WasiTimeUp:
-                raise LimitExceeded(KIND, "CPU time", f"{self.limits.cpu_seconds:g} s; a "
+                raise LimitExceeded(KIND, LIMIT_TIME, f"{self.limits.cpu_seconds:g} s; a "
                                     "WASI sleep (poll_oneoff) would have passed it") from None
             except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
                 raise self.translate(exc) from None
@@ -623,25 +615,7 @@ class WasmSandbox(Sandbox):
     # --- density ------------------------------------------------------------------
     def live_limit(self) -> LiveLimit:
         """The most live instances this process can hold, and the limit that decides it."""
-        max_maps = _read_int("/proc/sys/vm/max_map_count", 65530)
-        used_maps = _count_maps()
-        by_maps = (max_maps - used_maps - MAP_HEADROOM) // MAPS_PER_LIVE_INSTANCE
-        candidates = [(by_maps,
-                       f"each live instance uses {MAPS_PER_LIVE_INSTANCE} memory mappings and "
-                       f"vm.max_map_count is {max_maps:,} ({used_maps:,} already in use); "
-                       "raise it with `sysctl -w vm.max_map_count=262144`")]
-        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-        if soft != resource.RLIM_INFINITY:
-            room = soft - psutil.Process().memory_info().vms
-            candidates.append((room // ADDRESS_SPACE_PER_INSTANCE,
-                               f"each live instance reserves {ADDRESS_SPACE_PER_INSTANCE:,} "
-                               f"bytes of address space and `ulimit -v` leaves {room:,}"))
-        free = psutil.virtual_memory().available
-        candidates.append((free // RAM_PER_INSTANCE,
-                           f"{free / 2**20:,.0f} MiB of RAM is free and each live instance "
-                           f"may use up to {RAM_PER_INSTANCE // 1024} KiB"))
-        count, reason = min(candidates, key=lambda c: c[0])
-        return LiveLimit(max(0, int(count)) + len(self._held), reason)
+        return _room.live_limit(len(self._held))
 
     def max_live(self) -> int:
         return self.live_limit().count
@@ -658,7 +632,6 @@ class WasmSandbox(Sandbox):
     @contextlib.contextmanager
     def hold(self, count: int):
         """Keep `count` idle instances live (each with one touched page of memory)."""
-        self._require_open()
         self.check_live_count(count)
         module = self._compile(guest_wat("resident")).module
         held = self._held
@@ -684,10 +657,6 @@ class WasmSandbox(Sandbox):
         if released:
             _return_free_heap()
 
-    def memory_per_instance(self, count: int | None = None) -> float:
-        self.check_live_count(count or self.default_live)
-        return super().memory_per_instance(count)
-
     def footprint(self) -> Memory:
         """This process's memory: wasm isolates live inside it, not in processes of their own."""
         return processes_memory([psutil.Process()])
@@ -698,35 +667,6 @@ def _return_free_heap() -> None:
     measurement starts from a true baseline instead of reusing the last one's pages."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).malloc_trim(0)
-
-
-def _read_int(path: str, default: int) -> int:
-    try:
-        with open(path) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return default
-
-
-def _count_maps() -> int:
-    """Memory mappings this process has now (lines of /proc/self/maps)."""
-    try:
-        with open(f"/proc/{os.getpid()}/maps", "rb") as f:
-            return sum(1 for _ in f)
-    except OSError:
-        return 0
-
-
-def run_wat(source, export: str, *args, limits: Limits | None = None):
-    """One-shot: open a sandbox, run `export(*args)` of your WAT/wasm in a fresh isolate."""
-    with WasmSandbox(limits) as box:
-        return box.call_export(source, export, *args)
-
-
-def run_wasi(source, argv=(), limits: Limits | None = None) -> WasiRun:
-    """One-shot: run a WASI program in a fresh isolate; returns its output and exit code."""
-    with WasmSandbox(limits) as box:
-        return box.run_wasi(source, argv)
 
 
 @atexit.register

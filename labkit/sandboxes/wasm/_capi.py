@@ -24,6 +24,11 @@ from ctypes import POINTER, byref
 
 import wasmtime
 
+from ...errors import LIMIT_MEMORY, LimitExceeded
+
+# wasmtime returns no Store only when it cannot allocate one.
+NO_STORE = "wasmtime could not create a Store: this process is out of memory or address space"
+
 # A module the probe runs: one answer, one trap, and a memory too large for its Store.
 PROBE_WAT = """(module
   (func (export "twice") (param i64) (result i64) (i64.mul (local.get 0) (i64.const 2)))
@@ -95,7 +100,7 @@ class CApiCalls:
             setattr(buffer[i].of, field, args[i])
         store = b.store_new(self._engine_ptr, None, b.no_finalizer)
         if not store:
-            raise MemoryError("wasmtime could not create a Store")
+            raise LimitExceeded("wasm", LIMIT_MEMORY, NO_STORE)
         try:
             context = b.store_context(store)
             b.store_limiter(store, *self._limits)
@@ -139,7 +144,7 @@ class CApiCalls:
         b = self._b
         store = b.store_new(self._engine_ptr, None, b.no_finalizer)
         if not store:
-            raise MemoryError("wasmtime could not create a Store")
+            raise LimitExceeded("wasm", LIMIT_MEMORY, NO_STORE)
         b.store_limiter(store, *self._limits)
         b.set_epoch_deadline(b.store_context(store), self._deadline)
         return store
