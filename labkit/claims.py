@@ -21,11 +21,11 @@ from functools import lru_cache
 import numpy as np
 
 from . import fleet, paths, scaling
+from .sandboxes import kinds
 
 CLAIMS_CSV = paths.DATA_DIR / "claims.csv"
 VERDICTS = ("reproduced", "corrected", "measured: holds", "measured: does not hold",
             "not testable here")
-CONTAINERS = ("runc", "crun", "podman", "docker")
 TOOL_CALLS_PER_MINUTE = 6  # notebook 05's assumption: a tool call every 10 s
 # How close a ratio must come to a claimed "~100x" to count as holding: a factor of three.
 ROUGHLY = 3.0
@@ -234,7 +234,7 @@ def _isolate_size(measured):
 
 
 def _containers(measured):
-    return [measured[k] for k in CONTAINERS if k in measured]
+    return [measured[k] for k in kinds("container") if k in measured]
 
 
 def _container_weight(measured):

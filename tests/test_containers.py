@@ -392,7 +392,7 @@ def test_bench_cli_reports_every_kind():
 
 # --- the notebook's recording and its fallback ----------------------------------------------
 def test_recording_is_labelled_with_its_machine():
-    from labkit import containers_lab
+    from labkit.lab import containers as containers_lab
 
     recording = containers_lab.load()
     assert recording["source"].startswith("recorded ")

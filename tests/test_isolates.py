@@ -12,7 +12,6 @@ pytestmark = [pytest.mark.skipif(not found.available, reason=found.reason or "wa
 
 wasm = pytest.importorskip("labkit.sandboxes.wasm")
 from labkit.lab.exercises import check_export  # noqa: E402
-from labkit.lab.isolates import density_curve  # noqa: E402
 
 SUM_TO = """(module (func (export "sum_to") (param $n i64) (result i64) (local $t i64)
   (block $done (loop $again (br_if $done (i64.eqz (local.get $n)))
@@ -29,7 +28,7 @@ def box():
 
 
 def test_density_curve_grows_with_n_and_releases(box):
-    rows = density_curve(box, [10, 1000])
+    rows = box.density_curve([10, 1000])
     assert [r["n"] for r in rows] == [10, 1000]
     assert rows[1]["total_mb"] > rows[0]["total_mb"]
     assert 1 < rows[1]["kb_per_instance"] < 1000
@@ -38,9 +37,9 @@ def test_density_curve_grows_with_n_and_releases(box):
 
 def test_density_curve_refuses_bad_counts_before_starting(box):
     with pytest.raises(ValueError, match="count"):
-        density_curve(box, [10, box.max_live() + 1])
+        box.density_curve([10, box.max_live() + 1])
     with pytest.raises(ValueError, match="count"):
-        density_curve(box, [0])
+        box.density_curve([0])
     assert box.live == 0
 
 

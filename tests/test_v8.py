@@ -278,15 +278,15 @@ def test_doctor_without_node_or_workerd_says_how_to_get_them(tmp_path):
 # --- what notebook 03 uses --------------------------------------------------------------
 @needs_workerd
 def test_notebook_figures_measured_live(box):
-    from labkit import v8_lab, viz_v8
+    from labkit.lab import isolates
 
-    figures = v8_lab.measure(box, n=5, counts=(0, 10, 20))
+    figures = isolates.measure_v8(box, calls=5, counts=(0, 10, 20))
     assert not figures.recorded and figures.cold_ms.size == figures.warm_ms.size == 5
     assert list(figures.held) == [0, 10, 20] and figures.workerd_mb.size == 3
     assert 0.1 < figures.mb_per_isolate < 20
-    shared, per_isolate = viz_v8.shared_and_per_isolate(figures.held, figures.workerd_mb)
+    shared, per_isolate = isolates.shared_and_per_isolate(figures.held, figures.workerd_mb)
     assert 20 < shared < 500 and abs(per_isolate - figures.mb_per_isolate) < 1e-9
-    assert len(viz_v8.workerd_memory(figures.held, figures.workerd_mb).data) == 2
+    assert len(isolates.workerd_memory(figures.held, figures.workerd_mb).data) == 2
     rows = figures.density_rows()
     assert [row["n"] for row in rows] == [10, 20]
     assert all(row["kb_per_instance"] > 0 for row in rows)
@@ -295,7 +295,7 @@ def test_notebook_figures_measured_live(box):
 
 
 def test_recorded_figures_come_from_the_newest_run_that_measured_v8(tmp_path):
-    from labkit import v8_lab
+    from labkit.lab import isolates
 
     def run(name, results):
         (tmp_path / name).write_text(json.dumps({"format": 1, "results": results}))
@@ -304,12 +304,12 @@ def test_recorded_figures_come_from_the_newest_run_that_measured_v8(tmp_path):
           "mem_mb_per_instance": 1.6, "machine": {"cpu": "Test CPU", "cores": 2}}
     run("bench-20260101-000000.json", [v8])
     run("bench-20260102-000000.json", [{"kind": "v8", "available": False, "reason": "x"}])
-    figures = v8_lab.recorded(folder=tmp_path)
+    figures = isolates.recorded_v8(folder=tmp_path)
     assert figures.recorded and figures.cold_p50 == 5.0 and figures.mb_per_isolate == 1.6
     assert "RECORDED on Test CPU" in figures.source and "20260101" in figures.source
     assert figures.density_rows()[0]["kb_per_instance"] == 1600
     assert np.isnan(figures.isolate_ms)  # no warm figure in that run
-    assert v8_lab.recorded(folder=tmp_path / "empty") is None
+    assert isolates.recorded_v8(folder=tmp_path / "empty") is None
 
 
 def test_a_workerd_that_will_not_start_is_reported_and_cleaned_up(tmp_path, monkeypatch):

@@ -99,10 +99,6 @@ def start_samples(kind: str, calls: int, warmup: int = 3) -> list[float]:
         return time_calls(box.run_standard, calls, warmup).ms.round(4).tolist()
 
 
-# The kinds whose memory curve notebook 04 draws (the others are there for comparison).
-CONTAINER_KINDS = ("runc", "crun", "podman", "docker")
-
-
 def measure(kinds: Iterable[str], calls: int, counts: Iterable[int]) -> dict:
     """Start samples for every kind that runs here, density curves for the containers.
 
@@ -115,9 +111,9 @@ def measure(kinds: Iterable[str], calls: int, counts: Iterable[int]) -> dict:
         if not avail.available:
             continue
         samples[kind] = start_samples(kind, calls)
-        if kind in CONTAINER_KINDS:
+        if kind in kinds("container"):  # the others are there for comparison
             with open_sandbox(kind) as box:
-                curves[kind] = isolates.density_curve(box, counts)
+                curves[kind] = box.density_curve(counts)
     return {"samples_ms": samples, "density": curves,
             "missing": {k: a.reason for k, a in found.items() if not a.available}}
 

@@ -3,15 +3,14 @@
 Part 1 (WebAssembly) and Part 2 (V8, workerd) measure the same things the same way, through
 the sandbox protocol only (`cold_call`, `hold`, `footprint`), and draw the same figures side
 by side: each figure takes its data keyed by a label ("wasm", "V8", ...). Notebook 04 reuses
-the start-latency histogram, the memory panels and `density_curve` for containers. V8's own
+the start-latency histogram and the memory panels for containers. V8's own
 pieces (its figures from workerd, live or recorded, and workerd's memory as a line) are at
 the end.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +19,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .. import bench, paths
-from ..measure import check_count, time_calls
-from ..sandboxes.base import Sandbox
+from ..measure import time_calls
 from .style import LAYOUT, PALETTE, colour
 
 
@@ -155,28 +153,6 @@ def density_figure(curves: Mapping[str, Sequence[Mapping]],
     return fig
 
 
-def density_curve(box: Sandbox, counts: Iterable[int]) -> list[dict]:
-    """Memory added by `n` live instances, for each n: total MB and KB per instance.
-
-    Defined in notebook 03 § Memory per live isolate as N grows
-
-    Each count is checked against the sandbox's own limit before any instance starts.
-    Works for every kind through the sandbox protocol (notebook 04 uses it for containers).
-    """
-    counts = [check_count("count", n, maximum=box.max_live()) for n in counts]
-    rows = []
-    for n in counts:
-        before = box.footprint()
-        started = time.perf_counter()
-        with box.hold(n):
-            up = time.perf_counter() - started
-            during = box.footprint()
-        added = during - before
-        rows.append({"n": n, "total_mb": added.pss / 1e6, "kb_per_instance": added.pss / n / 1e3,
-                     "seconds_to_start": up, "processes": added.processes})
-    return rows
-
-
 # ---------------------------------------------------------------- Part 2: V8 isolates
 # Timings come live from workerd (`measure_v8`) or from the newest saved `labkit bench` run
 # that measured v8 (`recorded_v8`), for machines without workerd; both give a V8Figures
@@ -243,20 +219,15 @@ def v8_memory_curve(box, counts=V8_MEMORY_COUNTS) -> tuple[np.ndarray, np.ndarra
 
     Defined in notebook 03 § How long does a new V8 isolate take?
 
-    Every point starts from a freshly started workerd (hold restarts it afterwards, and
-    the curve restarts it first), so garbage left by earlier calls does not skew the base.
+    The sandbox's own density_curve starts every point from a freshly started workerd, so
+    garbage left by earlier calls does not skew the base; a count of 0 is that fresh base.
     """
-    box.restart()
-    held, megabytes = [], []
-    for count in counts:
-        if count == 0:
-            megabytes.append(box.footprint().pss / 1e6)
-        else:
-            with box.hold(count):
-                megabytes.append(box.footprint().pss / 1e6)
-        held.append(count)
+    rows = box.density_curve([count for count in counts if count])
+    held = np.array([0, *(row["n"] for row in rows)])
+    megabytes = np.array([rows[0]["before_mb"], *(row["before_mb"] + row["total_mb"]
+                                                   for row in rows)])
     slope = np.polyfit(held, megabytes, 1)[0]
-    return np.asarray(held), np.asarray(megabytes), float(slope)
+    return held, megabytes, float(slope)
 
 
 def measure_v8(box, calls: int = 500, counts=V8_MEMORY_COUNTS) -> V8Figures:
