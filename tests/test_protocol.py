@@ -70,6 +70,31 @@ def test_not_supported_comes_before_not_open():
         ProcessSandbox().cold_call()
 
 
+def test_a_tool_call_in_a_language_a_kind_cannot_host_is_not_supported():
+    """run_tool is refused by language, before anything starts, open or not."""
+    hosting = {kind: sandbox_class(kind).capabilities.tools for kind in KINDS}
+    for kind, languages in hosting.items():
+        if "cobol" in languages:
+            raise AssertionError(kind)
+    with pytest.raises(NotSupported, match=r"the process sandbox has no run_tool\(\) in "
+                                           r"'cobol'; no kind here does"):
+        ProcessSandbox().run_tool("cobol", "x", "{}")
+
+
+def test_a_kind_that_lists_a_tool_language_must_implement_it():
+    class Promises(ProcessSandbox):
+        kind = "promises"
+        capabilities = Capabilities(family="process", cpu_cap="cpu-time", memory_cap="none",
+                                    tools=("python",))
+
+    box = Promises()
+    with pytest.raises(NotOpen):
+        box.run_tool("python", "def tool(x): return x", "{}")
+    box._open = True
+    with pytest.raises(NotImplementedError, match="lists tools .*python.* does not implement"):
+        box.run_tool("python", "def tool(x): return x", "{}")
+
+
 def test_a_new_kind_gets_the_not_open_check_without_writing_it():
     class Minimal(Sandbox):
         kind = "minimal"

@@ -161,7 +161,10 @@ class Limits:
         return BACKSTOP_FACTOR * self.cpu_seconds + setup_seconds
 
 
-FAMILIES = ("isolate", "process", "container")
+# The wall around each guest, weakest to strongest for the same host (issue-by-issue kinds
+# join one of these): a language runtime's isolate, a plain process, namespaces alone
+# (bubblewrap), a container (namespaces + cgroups), a user-space kernel (gVisor), a VM.
+FAMILIES = ("isolate", "process", "namespaces", "container", "user-space kernel", "micro-VM")
 
 
 @dataclass(frozen=True)
@@ -181,6 +184,8 @@ class Capabilities:
     cpu_cap: how Limits.cpu_seconds is enforced: "cpu-time" or "wall-clock".
     memory_cap: what Limits.memory_mb counts in this kind, in a few words.
     pids_cap: whether Limits.pids is enforced.
+    tools: the languages `run_tool(language, source, input_json)` hosts ("javascript",
+        "python"): the same agent-written program, unchanged, in every kind that has it.
     """
 
     family: Literal["isolate", "process", "container"]
@@ -192,6 +197,7 @@ class Capabilities:
     warm_calls: bool = False
     restart: bool = False
     pids_cap: bool = False
+    tools: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.family not in FAMILIES:
@@ -235,6 +241,17 @@ def kinds_that_can(capability: str) -> list[str]:
     for kind in KINDS:
         with contextlib.suppress(Unavailable):
             if getattr(sandbox_class(kind).capabilities, capability):
+                found.append(kind)
+    return found
+
+
+def _kinds_hosting(language: str) -> list[str]:
+    """Registered kinds whose run_tool hosts `language` (for NotSupported's text)."""
+    from . import KINDS, sandbox_class
+    found = []
+    for kind in KINDS:
+        with contextlib.suppress(Unavailable):
+            if language in sandbox_class(kind).capabilities.tools:
                 found.append(kind)
     return found
 
@@ -415,6 +432,22 @@ class Sandbox(ABC):
     def run_script(self, script: str, *args: str):
         """Run a shell script in a fresh guest (`scripts`)."""
         self._not_supported("scripts")
+
+    def run_tool(self, language: str, source: str, input_json: str) -> str:
+        """One agent-written tool call in a fresh guest: `source` is a program in `language`
+        (one of capabilities.tools) that defines `tool(input)`; the guest parses
+        `input_json`, calls tool on it and returns the JSON text of the result. Same caps,
+        same cleanup as cold_call. A language the kind cannot host is NotSupported."""
+        if language not in self.capabilities.tools:
+            raise NotSupported(self.kind, f"run_tool() in {language!r}",
+                               [kind for kind in _kinds_hosting(language)])
+        self._require_open()
+        return self._run_tool(language, source, input_json)
+
+    def _run_tool(self, language: str, source: str, input_json: str) -> str:
+        """What a kind with `tools` implements; called only for a language it hosts."""
+        raise NotImplementedError(f"{self.kind} lists tools {self.capabilities.tools} "
+                                  "but does not implement _run_tool")
 
     def warm_call(self, n: int = STANDARD_N) -> int:
         """fib(n) in one reused guest (`warm_calls`)."""
