@@ -434,10 +434,14 @@ class Sandbox(ABC):
         self._not_supported("scripts")
 
     def run_tool(self, language: str, source: str, input_json: str) -> str:
-        """One agent-written tool call in a fresh guest: `source` is a program in `language`
-        (one of capabilities.tools) that defines `tool(input)`; the guest parses
-        `input_json`, calls tool on it and returns the JSON text of the result. Same caps,
-        same cleanup as cold_call. A language the kind cannot host is NotSupported."""
+        """One agent-written tool call in a fresh guest; returns the JSON text of its result.
+
+        `source` is a program in `language` (one of capabilities.tools) that defines a
+        function `tool(input)`: in "javascript", plain script syntax (`function tool(input)
+        {...}`, may be async; no import, require or export); in "python", `def tool(input):`
+        using the standard library only. The guest parses `input_json`, calls tool on it and
+        serialises what it returns. Same caps, same cleanup as cold_call; a language the
+        kind cannot host is NotSupported, a guest that raises is a GuestError."""
         if language not in self.capabilities.tools:
             raise NotSupported(self.kind, f"run_tool() in {language!r}",
                                [kind for kind in _kinds_hosting(language)])
