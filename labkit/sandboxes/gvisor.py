@@ -163,6 +163,11 @@ class GvisorSandbox(ContainerSandbox):
                                 "the ptrace platform (`runsc flags` names none)", INSTALL)
         return Availability(cls.kind, True)
 
+    @classmethod
+    def state_folder(cls) -> Path:
+        """Where runsc keeps its state for labkit (its private --root)."""
+        return state_folder()
+
     # --- life cycle ---------------------------------------------------------------
     @classmethod
     def runtime_command(cls) -> list[str]:
