@@ -116,6 +116,30 @@ def test_a_killed_labs_sandbox_is_swept_at_the_next_start(tmp_path):
                 if entry.name.startswith(f"labkit-{child.pid}-")]
 
 
+@pytest.mark.skipif(not FOUND.available, reason=f"gvisor: {FOUND.reason}")
+def test_a_killed_labs_running_call_does_not_run_on():
+    """runsc does not stop a spinning guest by itself: when the lab is killed mid-call, its
+    `runsc run` and sandbox must die with it, not spin until the next lab sweeps them."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent("""
+            from labkit.sandboxes import Limits, open_sandbox
+            with open_sandbox("gvisor", Limits(cpu_seconds=300)) as box:
+                box.run_script("while :; do :; done")
+        """)], cwd=paths.PROJECT_ROOT)
+
+    def running() -> set:
+        return take_stock(pid=child.pid).found["processes named after us"]
+
+    try:
+        assert eventually(lambda: len(running()) >= 3, within=60), running()
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+    assert eventually(lambda: not running(), within=30), running()
+    gvisor.GvisorSandbox.sweep_leftovers()  # its state and cgroups: the next start's job
+
+
 def test_check_without_root_says_why_and_how(monkeypatch):
     monkeypatch.setattr(gvisor, "running_as_root", lambda: False)
     monkeypatch.setattr(gvisor.GvisorSandbox, "runtime_binary", classmethod(lambda cls: "/x"))
