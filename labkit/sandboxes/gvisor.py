@@ -246,8 +246,7 @@ class GvisorSandbox(ContainerSandbox):
     def _stop(self, cid: str, pid_file: Path, runner: subprocess.Popen | None = None) -> None:
         """End one sandbox now: kill its Sentry (its attached `runsc run` then reaps it and
         cleans up), then make sure runsc keeps no state of it."""
-        with contextlib.suppress(OSError, ValueError):
-            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+        _kill_sandbox(cid, pid_file)
         if runner is not None:
             try:
                 runner.wait(STOP_SECONDS)
@@ -322,9 +321,8 @@ class GvisorSandbox(ContainerSandbox):
     def _release(self) -> None:
         """Stop every held sandbox: kill each Sentry, then let its runsc run clean up."""
         held, self._held = self._held, []
-        for _, _runner, pid_file in held:
-            with contextlib.suppress(OSError, ValueError):
-                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+        for cid, _runner, pid_file in held:
+            _kill_sandbox(cid, pid_file)
         for cid, runner, pid_file in held:
             self._stop(cid, pid_file, runner)
             for stream in (runner.stdout, runner.stderr):
@@ -358,6 +356,15 @@ class GvisorSandbox(ContainerSandbox):
         return {"runsc": version, "platform": self.platform() or "none",
                 "network": "none", "cgroups": "yes (root): memory capped by the memory cgroup",
                 "rootfs": rootfs.source if rootfs else "not built"}
+
+
+def _kill_sandbox(cid: str, pid_file: Path) -> None:
+    """SIGKILL a sandbox's Sentry, by the pid runsc wrote, only if that pid is still this
+    sandbox (its command line names the container): never a process that reused the pid."""
+    with contextlib.suppress(OSError, ValueError, psutil.Error):
+        sentry = psutil.Process(int(pid_file.read_text()))
+        if sentry.cmdline()[-1:] == [cid]:
+            sentry.send_signal(signal.SIGKILL)
 
 
 def remove_leftover_cgroups() -> list[Path]:
