@@ -17,7 +17,7 @@ those of one sandbox. Capabilities say both. No seccomp filter either: the guest
 the host kernel's whole system-call surface, as a plain process does, minus what
 namespaces and dropped capabilities take away.
 
-Home notebook: the stronger walls (bubblewrap, gVisor, micro-VMs).
+Home notebook: the stronger walls (bubblewrap, gVisor, micro-VMs; notebooks/04b_*).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ Choices, each measured on Debian 12 with runsc 0.0~20221219:
   lets that `runsc run` reap it and clean up at once, where `runsc delete --force` of a
   detached sandbox waits for the killed process to be reaped by init (1 to 2 s here).
 
-Home notebook: the stronger walls (bubblewrap, gVisor, micro-VMs).
+Home notebook: the stronger walls (bubblewrap, gVisor, micro-VMs; notebooks/04b_*).
 """
 
 from __future__ import annotations
