@@ -4,12 +4,18 @@ as root and as an ordinary user."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
+import sys
 import tempfile
+import textwrap
 
 import pytest
+from conftest import eventually, take_stock
 from contract import SandboxContract
 
+from labkit import paths
 from labkit.errors import LimitExceeded
 from labkit.sandboxes import Limits, availability, bwrap, open_sandbox
 from labkit.sandboxes.containers.bundle import HOSTNAME
@@ -160,3 +166,33 @@ def test_check_names_refused_namespaces_and_a_fix(monkeypatch):
     found = bwrap.BwrapSandbox.check()
     assert not found.available and "cannot create namespaces" in found.reason
     assert "No permissions" in found.reason and found.fix
+
+
+def test_the_caps_are_set_inside(box):
+    run = box.run_script("ulimit -t; ulimit -v; ulimit -n")
+    cpu, memory_kb, files = run.stdout.split()
+    assert int(cpu) == box.limits.cpu_rlimit
+    assert int(memory_kb) == box.limits.memory_mb * 1024 and int(files) == 256
+
+
+@needs_bwrap
+def test_a_killed_labs_running_call_does_not_run_on():
+    """When the lab is killed mid-call, its sandbox dies with it (parent-death signal)."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent("""
+            from labkit.sandboxes import Limits, open_sandbox
+            with open_sandbox("bwrap", Limits(cpu_seconds=300)) as box:
+                box.run_script("while :; do :; done")
+        """)], cwd=paths.PROJECT_ROOT)
+
+    def running() -> set:
+        return take_stock(pid=child.pid).found["processes named after us"]
+
+    try:
+        assert eventually(lambda: len(running()) >= 2, within=60), running()
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+    assert eventually(lambda: not running(), within=30), running()
+    bwrap.BwrapSandbox.sweep_leftovers()  # its root filesystem folder: the next start's job
