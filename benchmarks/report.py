@@ -53,9 +53,14 @@ class Target:
         return MET if met else MISSED
 
     def line(self) -> str:
-        goal = f"{'<=' if self.at_most else '>='} {self.limit:,.4g} {self.unit}".rstrip()
-        value = "-" if self.value is None else f"{self.value:,.4g} {self.unit}".rstrip()
+        goal = f"{'<=' if self.at_most else '>='} {_number(self.limit)} {self.unit}".rstrip()
+        value = "-" if self.value is None else f"{_number(self.value)} {self.unit}".rstrip()
         return f"  {self.name:<44} {value:>14}   goal {goal:<16} {self.verdict}"
+
+
+def _number(value: float) -> str:
+    """1,234 for large figures, four significant digits for small ones."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
 def judge(targets: list[Target]) -> int:
