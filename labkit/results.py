@@ -136,7 +136,7 @@ class KindResult(Mapping):
     live_instances: int | None = None
     versions: Mapping = field(default_factory=dict)
     extras: Mapping = field(default_factory=dict)  # figures only some kinds have (warm call)
-    samples_ms: tuple = ()
+    samples_ms: tuple = field(default=(), repr=False)
     machine: Mapping = field(default_factory=dict)
     warnings: tuple = ()  # of ResultWarning
     source: Source = LIVE
