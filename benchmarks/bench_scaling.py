@@ -41,7 +41,7 @@ def main() -> int:
     baseline = time_calls(lambda: np.percentile(data * 2.0, [5, 50, 95]), args.repeats,
                           warmup=1).stats
     print(stats_line("baseline: numpy percentiles of 1e6 floats", baseline, width=44))
-    mc = time_calls(lambda: scaling.monte_carlo(n=1_000_000), max(args.repeats // 4, 3),
+    mc = time_calls(lambda: scaling.monte_carlo(samples=1_000_000), max(args.repeats // 4, 3),
                     warmup=1).stats
     print(stats_line("Monte Carlo, 1,000,000 samples", mc, baseline, width=44))
     targets = [Target("Monte Carlo, 1,000,000 samples (median)", mc.median_ms, 1000, "ms")]
