@@ -301,6 +301,7 @@ def test_recorded_figures_come_from_the_newest_run_that_measured_v8(tmp_path):
         (tmp_path / name).write_text(json.dumps({"format": 1, "results": results}))
 
     v8 = {"kind": "v8", "available": True, "samples_ms": [4.0, 5.0, 6.0],
+          "start_ms_p50": 5.0, "start_ms_p99": 6.0, "per_second": 200.0,
           "mem_mb_per_instance": 1.6, "machine": {"cpu": "Test CPU", "cores": 2}}
     run("bench-20260101-000000.json", [v8])
     run("bench-20260102-000000.json", [{"kind": "v8", "available": False, "reason": "x"}])
