@@ -28,7 +28,8 @@ from pathlib import Path
 import psutil
 
 from ..measure import machine_info, tree_memory
-from ..sandboxes import open_sandbox
+from ..errors import NotSupported
+from ..sandboxes import open_sandbox, sandbox_class
 from ..sandboxes.base import Limits
 from .loop import check_style, run_agent
 from .tasks import make_tasks
@@ -166,6 +167,11 @@ def run_load(kind: str, agents: int, style: str = "per-step", seed: int = 0,
     """
     check_style(style)
     agents = check_agents(agents)
+    hosted = set(sandbox_class(kind).capabilities.tools) & {"javascript", "python"}
+    if not hosted:
+        from .record import kinds_with_tools
+        raise NotSupported(kind, "run_tool() in JavaScript or Python (the agent's tool calls)",
+                           kinds_with_tools())
     if not (isinstance(think_scale, (int, float)) and 0 <= think_scale <= 1):
         raise ValueError(f"think_scale must be from 0 to 1, got {think_scale!r}")
     stop = stop or threading.Event()
