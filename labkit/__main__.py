@@ -7,6 +7,7 @@ import json
 import sys
 
 from . import bench, doctor, pool, runtimes
+from .agent import cli as agent_cli
 from .errors import LabkitError
 from .sandboxes import parse_kinds
 
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     pooled.add_argument("folder", help="a folder of bench runs (*.json), one per machine")
     pooled.add_argument("--html", default=None,
                         help="where to write the figure (default: FOLDER/class-results.html)")
+    agent_cli.add_parser(sub)
     return parser
 
 
@@ -111,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
                                    f"{args.folder.rstrip('/')}/class-results.html")
             print(f"\nfigure: {html}")
             return 0
+        if args.command == "agent":
+            return agent_cli.run(args)
         if args.command == "setup":
             for line in runtimes.setup(args.parts):
                 print(line)
