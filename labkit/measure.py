@@ -151,6 +151,19 @@ def processes_memory(processes: Iterable[psutil.Process]) -> Memory:
     return total
 
 
+def tree_memory(pid: int | None = None, include_root: bool = True) -> Memory:
+    """Memory of a process and all its descendants (this process by default): what a
+    load run holds at its peak, sandboxes included."""
+    try:
+        root = psutil.Process(pid or os.getpid())
+        procs = root.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return Memory()
+    if include_root:
+        procs = [root, *procs]
+    return processes_memory(procs)
+
+
 def cpu_model() -> str:
     """The CPU's model name, from /proc/cpuinfo where it exists."""
     try:

@@ -45,7 +45,8 @@ def test_the_model_writes_different_code_for_different_tasks_and_draws_time_from
     assert first == again
     assert other.source != model.ScriptedModel(1).next_turn(a, [], "javascript", "code-mode").source
     assert json.dumps(b.records[0]["budget"]) in other.source  # the task's values, written in
-    assert first.think_s != model.ScriptedModel(2).next_turn(a, [], "javascript", "per-step").think_s
+    reseeded = model.ScriptedModel(2).next_turn(a, [], "javascript", "per-step")
+    assert first.think_s != reseeded.think_s
     assert "def tool(" in model.ScriptedModel(1).next_turn(a, [], "python", "per-step").source
 
 

@@ -42,10 +42,11 @@ class AgentHour:
 
 def agent_hour(run: AgentRun, start_ms: float, mem_mb_per_instance: float,
                figures: ModelFigures | None = None,
-               server: fleet.Server = fleet.Server()) -> AgentHour:
+               server: fleet.Server | None = None) -> AgentHour:
     """The bill of an hour of agents like `run`, on a kind that starts a tool call's sandbox
     in `start_ms` and holds `mem_mb_per_instance` per live one (measured or recorded)."""
     figures = figures or ModelFigures.published()
+    server = server or fleet.Server()
     task_seconds = run.think_s + run.sandbox_s
     tasks = SECONDS_PER_HOUR / task_seconds
     tokens_in, tokens_out = run.tokens

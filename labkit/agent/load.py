@@ -27,8 +27,8 @@ from pathlib import Path
 
 import psutil
 
-from ..measure import machine_info, tree_memory
 from ..errors import NotSupported
+from ..measure import machine_info, tree_memory
 from ..sandboxes import open_sandbox, sandbox_class
 from ..sandboxes.base import Limits
 from .loop import check_style, run_agent
@@ -76,8 +76,9 @@ def agent_bound() -> tuple[int, str]:
     soft, _ = resource.getrlimit(resource.RLIMIT_NPROC)
     if soft != resource.RLIM_INFINITY:
         try:
-            used = sum(p.info["num_threads"] or 0 for p in psutil.process_iter(["num_threads", "uids"])
-                       if p.info["uids"] and p.info["uids"].real == os.getuid())
+            mine = (p for p in psutil.process_iter(["num_threads", "uids"])
+                    if p.info["uids"] and p.info["uids"].real == os.getuid())
+            used = sum(p.info["num_threads"] or 0 for p in mine)
         except psutil.Error:
             used = me.num_threads()
         bounds.append((soft - used - THREAD_MARGIN,

@@ -50,7 +50,7 @@ class ModelFigures:
     output_usd_per_mtok: float
 
     @classmethod
-    def published(cls) -> "ModelFigures":
+    def published(cls) -> ModelFigures:
         return cls(_value("LLM time to first token"), _value("LLM output speed"),
                    _value("Characters per token"), _value("LLM input token price"),
                    _value("LLM output token price"))

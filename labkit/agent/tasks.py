@@ -63,7 +63,8 @@ def logs_task(seed: int, records: int = 60) -> Task:
     _check_seed_and_size(seed, records)
     rng = random.Random(f"logs-{seed}")
     weights = {s: rng.random() for s in SERVICES}
-    rows = tuple({"t": sorted_t, "service": rng.choices(SERVICES, weights=list(weights.values()))[0],
+    shares = list(weights.values())
+    rows = tuple({"t": sorted_t, "service": rng.choices(SERVICES, weights=shares)[0],
                   "level": rng.choices(LEVELS, weights=(70, 20, 10))[0],
                   "ms": rng.randint(3, 900)}
                  for sorted_t in sorted(rng.randint(0, 86_399) for _ in range(records)))
