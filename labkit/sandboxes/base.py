@@ -284,11 +284,6 @@ class Sandbox(ABC):
                 setattr(cls, name, _needs_open(method))
 
     @property
-    def default_live(self) -> int:
-        """Old name of live_counts["quick"], kept only until bench.py reads live_counts."""
-        return self.live_counts["quick"]
-
-    @property
     def is_open(self) -> bool:
         """True inside the `with` block."""
         return self._open
