@@ -18,7 +18,9 @@ from . import paths
 # A workerd release known to work with the lab's config (Worker Loader binding).
 WORKERD_VERSION = "1.20261117.1"
 # Binaries the container kinds need -> the Debian/Ubuntu package that brings each.
-APT_PACKAGES = {"runc": "runc", "crun": "crun", "busybox": "busybox-static"}
+APT_PACKAGES = {"runc": "runc", "crun": "crun", "busybox": "busybox-static",
+                # the stronger walls: bubblewrap (namespaces) and gVisor (runsc)
+                "bwrap": "bubblewrap", "runsc": "runsc"}
 SETUP_PARTS = ("containers", "v8")
 
 
