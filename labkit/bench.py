@@ -33,10 +33,10 @@ from .sandboxes import availability, open_sandbox, parse_kinds
 # instances held live at once (each kind also caps this at what its machine allows).
 MAX_CALLS = 100_000
 MAX_LIVE = 100_000
-# "quick" finishes in under a minute for every kind on a 2-core machine; "full" is a
-# careful run with ten times the cold calls. How many instances each size holds live is
-# the kind's own `live_counts[size]`.
-SIZES = {"quick": {"calls": 100}, "full": {"calls": 1000}}
+# "quick" finishes in about a minute for every kind on a 2-core machine; "full" is a
+# careful run with ten times the cold calls. How many calls each size times and how many
+# instances it holds live are the kind's own `bench_calls[size]` and `live_counts[size]`.
+SIZES = ("quick", "full")
 DEFAULT_WARMUP = 5
 # Ratios divide by this kind's figures from the same run: the WebAssembly isolate, the
 # lightest kind, so every other kind reads as "so many times an isolate".
@@ -58,11 +58,12 @@ def check_live(live, name: str = "live") -> int:
     return check_count(name, live, maximum=MAX_LIVE)
 
 
-def bench_kind(kind: str, calls: int, warmup: int = DEFAULT_WARMUP, live: int | None = None,
+def bench_kind(kind: str, calls: int | None, warmup: int = DEFAULT_WARMUP, live: int | None = None,
                show_progress: bool = True, size: str = "quick",
                machine: dict | None = None) -> KindResult:
     """Measure one kind on one open sandbox; an unavailable kind comes back with its reason
-    and fix. Arguments are taken as checked (`run_bench` checks them)."""
+    and fix. Arguments are taken as checked (`run_bench` checks them); no `calls` means
+    the kind's own `bench_calls[size]`."""
     machine = machine if machine is not None else machine_info()
     found = availability(kind, trial=False)
     if not found.available:
@@ -72,6 +73,7 @@ def bench_kind(kind: str, calls: int, warmup: int = DEFAULT_WARMUP, live: int | 
         with open_sandbox(kind) as box:
             box.run_standard()  # the trial: the kind works here, on the box measured next
             trial_passed = True
+            calls = calls or box.bench_calls[size]
             timing = time_calls(box.run_standard, calls, warmup,
                                 progress=f"{kind}: cold calls" if show_progress else None)
             asked = live or box.live_counts[size]
@@ -106,14 +108,15 @@ def run_bench(kinds=None, calls: int | None = None, warmup: int = DEFAULT_WARMUP
               baseline: str = BASELINE) -> BenchRun:
     """Measure each kind in turn in this one run; the machine is recorded with each.
 
-    `size` picks the calls and the instances held live per kind unless `calls` or `live`
-    are given. Each measured kind gets its figures as ratios to `baseline`'s, when the
+    `size` picks the calls and the instances held live per kind (each kind's own
+    `bench_calls` and `live_counts`: slow kinds take fewer) unless `calls` or `live` are
+    given. Each measured kind gets its figures as ratios to `baseline`'s, when the
     baseline kind ran in this same run.
     """
     kinds = parse_kinds(kinds)
     if size not in SIZES:
         raise ValueError(f"unknown size {size!r}; valid ones are: {', '.join(SIZES)}")
-    calls = check_calls(SIZES[size]["calls"] if calls is None else calls)
+    calls = None if calls is None else check_calls(calls)
     warmup = check_warmup(warmup)
     live = None if live is None else check_live(live)
     machine = machine_info()

@@ -132,3 +132,14 @@ def test_loading_with_nothing_recorded_says_where_it_looked(tmp_path, monkeypatc
     monkeypatch.setattr(results.paths, "RECORDED_DIR", tmp_path)
     with pytest.raises(FileNotFoundError, match=str(tmp_path)):
         bench.load_recorded()
+
+
+def test_without_a_call_count_each_kind_takes_its_own(monkeypatch):
+    """A slow kind times fewer cold calls per size, and its row says how many it took."""
+    from labkit.sandboxes.process import ProcessSandbox
+    monkeypatch.setattr(ProcessSandbox, "bench_calls", {"quick": 3, "full": 4})
+    (quick,) = bench.run_bench(["process"], warmup=0, live=2, show_progress=False)
+    (full,) = bench.run_bench(["process"], warmup=0, live=2, size="full", show_progress=False)
+    assert (quick.calls, len(quick.samples_ms)) == (3, 3)
+    assert (full.calls, len(full.samples_ms)) == (4, 4)
+    assert quick.to_dict()["n"] == 3  # the contract's key says it too

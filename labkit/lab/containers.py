@@ -21,7 +21,7 @@ import plotly.graph_objects as go
 from .. import paths, results
 from ..errors import LimitExceeded
 from ..measure import time_calls
-from ..sandboxes import availability, open_sandbox
+from ..sandboxes import availability, kinds, open_sandbox
 from ..sandboxes.base import Limits, Sandbox
 from . import isolates
 
@@ -97,19 +97,20 @@ def start_samples(kind: str, calls: int, warmup: int = 3) -> list[float]:
         return time_calls(box.run_standard, calls, warmup).ms.round(4).tolist()
 
 
-def measure(kinds: Iterable[str], calls: int, counts: Iterable[int]) -> dict:
+def measure(names: Iterable[str], calls: int, counts: Iterable[int]) -> dict:
     """Start samples for every kind that runs here, density curves for the containers.
 
     Defined in notebook 04 § How long does a fresh container take?
     """
     counts = list(counts)
-    found = {kind: availability(kind) for kind in kinds}
+    found = {kind: availability(kind) for kind in names}
+    containers = kinds("container")  # the others are there for comparison
     samples, curves = {}, {}
     for kind, avail in found.items():
         if not avail.available:
             continue
         samples[kind] = start_samples(kind, calls)
-        if kind in kinds("container"):  # the others are there for comparison
+        if kind in containers:
             with open_sandbox(kind) as box:
                 curves[kind] = box.density_curve(counts)
     return {"samples_ms": samples, "density": curves,

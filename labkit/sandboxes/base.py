@@ -269,6 +269,9 @@ class Sandbox(ABC):
     # How many live instances `bench` holds, per size ("quick" is also the default count
     # of memory_per_instance): what one kind can hold in a few seconds differs a lot.
     live_counts: ClassVar[dict[str, int]] = {"quick": 50, "full": 50}
+    # How many cold calls `bench` times per size when the caller names none: a slow kind
+    # (a user-space kernel, a VM) takes fewer, and its row says how many it took.
+    bench_calls: ClassVar[dict[str, int]] = {"quick": 100, "full": 1000}
 
     def __init__(self, limits: Limits | None = None):
         if limits is not None and not isinstance(limits, Limits):
