@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
 import shutil
 import subprocess
@@ -19,7 +20,7 @@ from ...measure import Memory
 from ...workload import STANDARD_N, check_n
 from .. import _owned
 from ..base import Availability, Limits
-from . import bundle
+from . import bundle, cgroups
 from .common import (
     DISABLE_ENV,
     HOLD_SECONDS,
@@ -192,10 +193,14 @@ class OciSandbox(ContainerSandbox):
     def _delete(self, cid: str) -> None:
         run_quiet([*self._command, "delete", "--force", cid])
 
+    def _for_container(self, folder: Path, cid: str) -> Path:
+        """The bundle folder to start container `cid` from (crun's names its cgroup)."""
+        return folder
+
     def _run(self, args: list[str]) -> ContainerRun:
         """Create, start, wait for and delete one container running args."""
-        bundle = self._bundle(args)
         cid = _owned.new_container_id()
+        bundle = self._for_container(self._bundle(args), cid)
         timeout = self.limits.backstop_seconds(SETUP_SECONDS)
         # The runtime's own errors go to this log, apart from the guest's stderr, so a
         # guest cannot pass its words off as the runtime's.
@@ -243,6 +248,7 @@ class OciSandbox(ContainerSandbox):
                 for _ in range(count):
                     cid = _owned.new_container_id()
                     self._held[cid] = None  # tracked before it exists, so never missed
+                    self._for_container(bundle, cid)
                     pid_file = self._workdir / f"{cid}.pid"
                     # Detached: runc exits once the container runs; stdio goes to a file
                     # (a pipe would be held open by the container).
@@ -300,6 +306,9 @@ class RuncSandbox(OciSandbox):
 class CrunSandbox(OciSandbox):
     """crun, a small OCI runtime in C (Podman's default on Fedora).
 
+    Its cgroups are placed under the lab's own (cgroups.py); crun alone would put them at
+    the root of each hierarchy.
+
     crun 1.8 refuses a cgroup v1 host that also mounts cgroup v2 at
     /sys/fs/cgroup/unified ("hybrid" mode). labkit then runs it inside a private mount
     namespace where that one mount is gone: the host's mounts are untouched. A small holder
@@ -315,6 +324,20 @@ class CrunSandbox(OciSandbox):
                  runtime: str | Path | None = None):
         super().__init__(limits, rootfs, runtime)
         self._holder: subprocess.Popen | None = None  # keeps the private namespace alive
+        self._placement: cgroups.Placement | None = None  # where its cgroups go
+
+    def open(self) -> None:
+        self._placement = cgroups.placement()
+        super().open()
+
+    def _for_container(self, folder: Path, cid: str) -> Path:
+        """Name this container's cgroup under the lab's own (crun would use the root)."""
+        if self._placement is not None:
+            path = folder / "config.json"
+            config = json.loads(path.read_text())
+            config["linux"]["cgroupsPath"] = cgroups.container_path(self._placement, cid)
+            path.write_text(json.dumps(config))
+        return folder
 
     def _runtime_command(self, binary: str) -> list[str]:
         if not Path("/sys/fs/cgroup/unified").is_dir() or \
@@ -351,5 +374,7 @@ class CrunSandbox(OciSandbox):
             super().close()
         finally:
             self._stop_holder()
+            cgroups.remove_made(self._placement)
+            self._placement = None
 
 
