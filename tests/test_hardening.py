@@ -564,6 +564,50 @@ def test_exit_codes_cannot_fake_caps(kind):
         assert faked.returncode == 1 and "level=error" in faked.stderr
 
 
+@container_kinds_with("podman")
+def test_cap_words_and_cap_like_exits_are_the_guests_own(kind):
+    """L1: "Resource temporarily unavailable" on stderr was read as the pids cap, and a
+    guest that burned half its CPU time then ran `exit 137` as the CPU cap. Caps are now
+    decided from the kernel's log and counters, which the guest cannot write."""
+    with open_sandbox(kind, Limits(cpu_seconds=3)) as box:
+        fake = box.run_script("echo \"sh: can't fork: Resource temporarily unavailable\" >&2;"
+                              " exit 2")
+        assert fake.returncode == 2 and "Resource temporarily" in fake.stderr
+        # A child stopped by its own 2-second RLIMIT_CPU: 2 of the container's 3 seconds.
+        burned = box.run_script("(ulimit -t 2; while :; do :; done); exit 137")
+        assert burned.returncode == 137
+        assert box.run_script("exit 152").returncode == 152
+        assert box.run_script('echo \'{"level":"error","msg":"x"}\' >&2; exit 1') \
+            .runtime_error == ""
+
+
+@container_kinds_with("podman")
+def test_real_pids_and_memory_caps_are_still_recognised(kind):
+    with open_sandbox(kind, Limits(pids=8, memory_mb=24, cpu_seconds=2)) as box:
+        with pytest.raises(LimitExceeded, match="process limit"):
+            box.run_script("bomb() { bomb | bomb & }; bomb; sleep 1; echo escaped")
+        with pytest.raises(LimitExceeded, match="memory limit"):
+            box.run_script("x=$(yes | head -c 100000000); echo survived ${#x}")
+
+
+@oci_kinds
+def test_the_runtimes_own_errors_are_kept_apart_from_the_guests(kind):
+    """L1/L3: runc and crun print their errors to stderr too (crun despite --log), where
+    they read as the guest's; a failed runtime was reported as the guest exiting with 1."""
+    from labkit.errors import LabkitError
+    from labkit.sandboxes.containers import bundle
+    with open_sandbox(kind) as box:
+        box._rootfs = bundle.RootFS(Path("/nonexistent-labkit-rootfs"), "given")
+        box._bundles.clear()
+        result = box._run(["/bin/sh", "-c", "echo hi"])
+        assert result.returncode != 0 and "nonexistent-labkit-rootfs" in result.runtime_error
+        assert "nonexistent-labkit-rootfs" not in result.stderr
+        with pytest.raises(LabkitError) as caught:
+            box.cold_call()
+        assert not isinstance(caught.value, (GuestError, LimitExceeded))
+        assert "failed to run the container" in one_line(caught.value)
+
+
 @oci_kinds
 def test_a_cpu_spin_is_reported_as_the_cpu_cap_not_memory(kind):
     with open_sandbox(kind, Limits(cpu_seconds=1)) as box:

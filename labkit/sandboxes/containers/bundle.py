@@ -131,7 +131,7 @@ def given_rootfs(path: str | Path) -> RootFS:
 
 def container_config(rootfs: RootFS, args: list[str], limits: Limits) -> dict:
     """The OCI runtime config (spec 1.0) for one container of labkit's kind."""
-    cpu = max(1, int(limits.cpu_seconds + 0.999))
+    cpu = limits.cpu_rlimit
     memory = int(limits.memory_mb * 2**20)
     no_caps = {"bounding": [], "effective": [], "permitted": [], "inheritable": [],
                "ambient": []}

@@ -39,6 +39,15 @@ from .common import (
 )
 
 
+def without_lines(text: str, drop: list[str]) -> str:
+    """`text` without the lines that are, stripped, one of `drop`."""
+    if not drop:
+        return text
+    unwanted = set(drop)
+    return "".join(line for line in text.splitlines(keepends=True)
+                   if line.strip() not in unwanted)
+
+
 class OciSandbox(ContainerSandbox):
     """A low-level OCI runtime (runc, crun) on bundles labkit writes itself."""
 
@@ -206,8 +215,10 @@ class OciSandbox(ContainerSandbox):
         # guest cannot pass its words off as the runtime's.
         self._runtime_log = self._workdir / "runtime.log"
         self._runtime_log.unlink(missing_ok=True)
+        pid_file = self._workdir / "run.pid"  # the init's host pid, named in OOM records
+        pid_file.unlink(missing_ok=True)
         command = [*self._command, "--log", str(self._runtime_log), "--log-format", "json",
-                   "run", "--bundle", str(bundle), cid]
+                   "run", "--pid-file", str(pid_file), "--bundle", str(bundle), cid]
         self._running = cid
         try:
             returncode, out, err = run_capped(command, timeout)
@@ -225,17 +236,30 @@ class OciSandbox(ContainerSandbox):
             self._running = None
         if returncode != 0 and os.path.exists(f"{self.state_root}/{cid}"):
             self._delete(cid)
-        return ContainerRun(out, err, returncode)
+        # The runtime prints its errors to stderr too (crun even with --log): they are
+        # taken from its log and kept out of the guest's words.
+        errors = self._runtime_errors() if returncode != 0 else []
+        init_pid = None
+        if returncode != 0:
+            with contextlib.suppress(OSError, ValueError):
+                init_pid = int(pid_file.read_text())
+        return ContainerRun(out, without_lines(err, errors), returncode, "; ".join(errors), cid,
+                            init_pid)
 
-    def _raise_if_runtime_failed(self, result: ContainerRun) -> None:
-        if result.returncode == 0:
-            return
+    def _runtime_errors(self) -> list[str]:
+        """What the runtime logged as errors during the last call (its --log file)."""
         log = self._runtime_log
-        with contextlib.suppress(OSError):
-            text = log.read_bytes()[-4096:].decode(errors="replace") if log else ""
-            if '"level":"error"' in text or "level=error" in text:
-                raise LabkitError(f"{self.kind} failed to run the container: "
-                                  f"{result.stderr.strip()[-300:]}")
+        try:
+            lines = log.read_bytes()[-65536:].decode(errors="replace").splitlines() if log else []
+        except OSError:
+            return []
+        errors = []
+        for line in lines:
+            with contextlib.suppress(ValueError, AttributeError):
+                entry = json.loads(line)
+                if entry.get("level") in ("error", "fatal", "panic"):
+                    errors.append(str(entry.get("msg", "")).strip())
+        return [e for e in errors if e]
 
     # --- many at once -------------------------------------------------------------
     @contextlib.contextmanager
