@@ -639,11 +639,35 @@ def test_a_reused_pid_does_not_keep_a_dead_labs_leftovers():
     from labkit.sandboxes import _owned
     mine = _owned.new_container_id()
     assert not _owned.is_leftover(mine)
-    pid, tag = _owned.owner_pid(mine), _owned.owner_tag().split("-t")[1]
+    pid, tag = _owned.owner_pid(mine), _owned.owner_tag().split("-t")[1].split("n")[0]
     # The same pid, started at another time: a previous process that had this pid.
-    assert _owned.is_leftover(mine.replace(f"-t{tag}-", f"-t{int(tag) + 1}-"))
+    assert _owned.is_leftover(mine.replace(f"-t{tag}", f"-t{int(tag) + 1}"))
     assert _owned.owner_pid(mine) == pid == os.getpid()
     assert _owned.is_leftover(f"{_owned.PREFIX}{2**22 + 5}-t1-1")  # no such pid at all
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a new pid namespace needs root here")
+def test_a_lab_in_another_pid_namespace_is_never_taken_for_a_leftover():
+    """L8: a lab in another pid namespace (sharing /run/runc or /tmp) named its containers
+    after pids this lab cannot see; this lab would have deleted them as a dead lab's."""
+    from labkit.sandboxes import _owned
+    code = ("import sys; from labkit.sandboxes import _owned; "
+            "print(_owned.new_container_id(), flush=True); sys.stdin.read()")
+    child = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", sys.executable,
+                              "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        name = child.stdout.readline().strip()
+        if not name:
+            pytest.skip(f"no pid namespace here: {child.stderr.read()[-200:]}")
+        assert _owned.owner_pid(name) in (1, 2, 3)  # its pid, as its own namespace sees it
+        assert not _owned.is_leftover(name)  # alive, in another namespace: not ours to judge
+    finally:
+        child.stdin.close()
+        child.wait(30)
+        child.stdout.close()
+        child.stderr.close()
+    assert not _owned.is_leftover(name)  # and once it is gone, left to its own namespace
 
 
 def test_leftover_folder_sweep_ignores_other_users_and_symlinks(fake_tmp):
