@@ -215,8 +215,9 @@ class OciSandbox(ContainerSandbox):
         # guest cannot pass its words off as the runtime's.
         self._runtime_log = self._workdir / "runtime.log"
         self._runtime_log.unlink(missing_ok=True)
-        pid_file = self._workdir / "run.pid"  # the init's host pid, named in OOM records
-        pid_file.unlink(missing_ok=True)
+        # The init's host pid, which the kernel names in OOM records. One file per call:
+        # runc writes it through a temporary `.<name>` that a killed runc leaves behind.
+        pid_file = self._workdir / f"{cid}.pid"
         command = [*self._command, "--log", str(self._runtime_log), "--log-format", "json",
                    "run", "--pid-file", str(pid_file), "--bundle", str(bundle), cid]
         self._running = cid
@@ -240,9 +241,10 @@ class OciSandbox(ContainerSandbox):
         # taken from its log and kept out of the guest's words.
         errors = self._runtime_errors() if returncode != 0 else []
         init_pid = None
-        if returncode != 0:
-            with contextlib.suppress(OSError, ValueError):
-                init_pid = int(pid_file.read_text())
+        with contextlib.suppress(OSError, ValueError):
+            init_pid = int(pid_file.read_text()) if returncode != 0 else None
+        for leftover in (pid_file, pid_file.with_name(f".{pid_file.name}")):
+            leftover.unlink(missing_ok=True)
         return ContainerRun(out, without_lines(err, errors), returncode, "; ".join(errors), cid,
                             init_pid)
 
