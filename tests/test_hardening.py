@@ -542,6 +542,21 @@ def test_container_cgroups_sit_under_the_callers(kind, nothing_left_behind):
     assert not [folder for folder in missing if folder.exists()]
 
 
+@pytest.mark.skipif(not _oci_available("crun"), reason="no crun here")
+def test_crun_folders_a_killed_lab_left_on_the_way_are_removed_at_close():
+    """L7: crun makes the lab's memory-cgroup path in every v1 hierarchy; a lab killed with
+    -9 left those (empty) folders, and the next lab must not keep them for ever."""
+    from labkit.sandboxes.containers import cgroups
+    where = cgroups.placement()
+    if where is None or not where.made:
+        pytest.skip("the lab sits at the same cgroup path in every hierarchy here")
+    for folder in sorted(where.made, key=lambda p: len(p.parts)):
+        folder.mkdir(exist_ok=True)  # what a killed lab leaves
+    with open_sandbox("crun") as box:
+        assert box.cold_call() == 6765
+    assert not [folder for folder in where.made if folder.exists()]
+
+
 @pytest.mark.parametrize("text, v2, parent", [
     ("4:memory:/lab/kernel\n8:pids:/\n0::/\n", False, "/lab/kernel"),
     ("8:pids:/jobs/7\n0::/\n", False, "/jobs/7"),

@@ -8,9 +8,10 @@ hands it an absolute path instead (`container_path`), computed from /proc/self/c
 
 - cgroup v1 or hybrid: the memory controller's path (the cap that matters). crun uses one
   path for every controller, so in a hierarchy where the lab sits higher (often at the
-  root), the folders leading down to it are created there too; labkit notes which did not
-  exist and removes them when the sandbox closes (`remove_made`: an rmdir, which the kernel
-  refuses while anything is inside, so nothing in use can go).
+  root), the folders leading down to it are created there too. They are not the lab's own
+  cgroup nor its parents there, so labkit removes them when the sandbox closes, also those
+  a killed lab left (`remove_made`: an rmdir, which the kernel refuses while anything is
+  inside, so nothing in use can go).
 - cgroup v2: the PARENT of the lab's own cgroup, as runc does. The lab's own cgroup holds
   processes, and the kernel lets no cgroup hold both processes and child cgroups with
   controllers ("no internal processes"); the parent is the nearest place that contains the
@@ -32,7 +33,7 @@ class Placement:
     """Where this lab's containers' cgroups go, and the folders made to get there."""
 
     parent: str  # an absolute cgroup path ("/" is a hierarchy's root)
-    made: list[Path] = field(default_factory=list)  # deepest first
+    made: list[Path] = field(default_factory=list)  # crun's folders on the way, deepest first
 
 
 def unified_only(root: Path = CGROUP_ROOT) -> bool:
@@ -54,15 +55,23 @@ def parent_path(proc_cgroup: str, v2: bool) -> str:
     return v1.get("memory") or v1.get("pids") or "/"
 
 
-def v1_hierarchies(mountinfo: str) -> list[Path]:
-    """Mount points of the cgroup v1 hierarchies in /proc/self/mountinfo text."""
-    found = []
+def v1_hierarchies(mountinfo: str, proc_cgroup: str) -> dict[Path, str]:
+    """Mount points of the cgroup v1 hierarchies (/proc/self/mountinfo text), each with
+    this process's own cgroup path in it (from /proc/self/cgroup text)."""
+    own = {}
+    for line in proc_cgroup.splitlines():
+        number, controllers, path = line.split(":", 2)
+        if number != "0":
+            own[frozenset(controllers.split(","))] = path or "/"
+    found = {}
     for line in mountinfo.splitlines():
         if " - " not in line:
             continue
-        fstype = line.split(" - ", 1)[1].split()[0]
+        fstype, _, options = line.split(" - ", 1)[1].split()[:3]
         if fstype == "cgroup":
-            found.append(Path(line.split()[4].replace("\\040", " ")))
+            controllers = frozenset(options.split(",")) - {"rw", "ro"}
+            path = next((p for c, p in own.items() if c <= controllers), "/")
+            found[Path(line.split()[4].replace("\\040", " "))] = path
     return found
 
 
@@ -78,9 +87,11 @@ def placement() -> Placement | None:
     made = []
     if not v2 and parent != "/":
         parts = PurePosixPath(parent).parts[1:]
-        for top in v1_hierarchies(mountinfo):
-            steps = [top.joinpath(*parts[:i]) for i in range(1, len(parts) + 1)]
-            made += [step for step in steps if not step.exists()]
+        for top, mine in v1_hierarchies(mountinfo, own).items():
+            for depth in range(1, len(parts) + 1):
+                step = PurePosixPath("/", *parts[:depth])
+                if not PurePosixPath(mine).is_relative_to(step):  # not the lab's own there
+                    made.append(top.joinpath(*parts[:depth]))
     made.sort(key=lambda p: len(p.parts), reverse=True)
     return Placement(parent, made)
 
