@@ -247,11 +247,14 @@ def _check_limits_exit(kind: str, result: ContainerRun, limits: Limits,
 
     Only on evidence the guest cannot forge: an exit code (`exit 137`) and words on stderr
     ("Resource temporarily unavailable") are the guest's to choose. SIGKILL counts as the
-    memory cap when the kernel logged an OOM kill in the container's cgroup (or counted
-    one during the call); SIGKILL or SIGXCPU as the CPU cap when the container really used
-    its RLIMIT_CPU (it is its pid namespace's init, so SIGXCPU is ignored and the hard
-    limit's SIGKILL stops it); a refused fork as the pids cap when the kernel logged one
-    for the container's cgroup. Otherwise the exit status is the guest's own.
+    memory cap when the kernel logged an OOM kill in the container's cgroup or of its init
+    (where the log cannot be read, or for Podman and Docker, whose cgroups carry their own
+    ids: when the kernel counted an OOM kill during the call); a refused fork as the pids
+    cap when the kernel logged one for the container's cgroup (for Podman and Docker: any
+    during the call). SIGKILL or SIGXCPU counts as the CPU cap when the container's
+    processes used at least CPU_EVIDENCE of its RLIMIT_CPU (it is its pid namespace's init,
+    so SIGXCPU is ignored and the hard limit's SIGKILL stops it): a guest can only fake
+    that by burning most of its CPU time first. Otherwise the exit status is the guest's.
     """
     code = result.returncode
     if code == 128 + signal.SIGKILL and evidence.oom_killed(result.name, result.init_pid):
