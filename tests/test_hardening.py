@@ -494,7 +494,7 @@ def test_system_calls_off_the_list_get_eperm_and_namespaces_stay_shut(kind):
 
 @oci_kinds
 def test_the_notebook_tour_and_loopback_sockets_still_work_under_the_filter(kind):
-    from labkit.containers_lab import take_tour
+    from labkit.lab.containers import take_tour
     with open_sandbox(kind) as box:
         seen = take_tour(box)
         assert seen["hostname"] == "labkit-guest"
