@@ -21,6 +21,7 @@ KINDS: dict[str, tuple[str, str, str]] = {
     "crun": ("labkit.sandboxes.containers", "CrunSandbox", "container"),
     "podman": ("labkit.sandboxes.containers", "PodmanSandbox", "container"),
     "docker": ("labkit.sandboxes.containers", "DockerSandbox", "container"),
+    "microvm": ("labkit.sandboxes.microvm", "MicrovmSandbox", "micro-VM"),
 }
 
 __all__ = ["FAMILIES", "KINDS", "Availability", "Capabilities", "Limits", "NotOpen",
