@@ -295,8 +295,11 @@ class MicrovmSandbox(Sandbox):
         if OOM_KILLER.search(text):
             return LimitExceeded(self.kind, LIMIT_MEMORY, f"the guest kernel ran out of its "
                                  f"{self.ram_mb} MB: {console.tail(3)}")
+        panic = [line for line in console.lines if "Kernel panic" in line][:1]
+        said = f"the guest kernel panicked: {panic[0].strip()[:200]}" if panic else \
+            f"console: {console.tail()}"
         return GuestError(self.kind, f"the VM stopped {when} (QEMU exit "
-                                     f"{self._exit_code(console)}); console: {console.tail()}")
+                                     f"{self._exit_code(console)}); {said}")
 
     @staticmethod
     def _exit_code(console: _Console):
