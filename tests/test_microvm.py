@@ -96,6 +96,12 @@ def test_the_accelerator_falls_back_to_emulation_when_the_kvm_trial_fails(monkey
     assert not _our_vms()
 
 
+def test_a_wrong_accelerator_setting_is_named_by_the_check(monkeypatch):
+    monkeypatch.setenv("LABKIT_MICROVM_ACCEL", "hvf")
+    found = MicrovmSandbox.check()
+    assert not found.available and "'hvf'" in found.reason and "kvm or tcg" in found.fix
+
+
 def test_this_process_records_its_accelerator_and_warns_when_emulated():
     with open_sandbox("microvm") as box:
         versions = box.versions()

@@ -184,6 +184,9 @@ class MicrovmSandbox(Sandbox):
         guest_languages=("sh",), scripts=True)
     # About 160 MB and a few seconds per emulated VM: a handful says enough.
     live_counts = {"quick": 2, "full": 5}
+    # Cold calls per bench size: a boot takes seconds when emulated, so few (bench.py's
+    # defaults would take minutes).
+    bench_calls = {"quick": 5, "full": 30}
 
     def __init__(self, limits: Limits | None = None):
         super().__init__(limits)
@@ -197,6 +200,11 @@ class MicrovmSandbox(Sandbox):
         if not shutil.which(QEMU):
             return Availability(cls.kind, False, f"QEMU is not installed (no {QEMU})",
                                 QEMU_FIX + "  (as root; or ask your admin)")
+        forced = os.environ.get("LABKIT_MICROVM_ACCEL", "")
+        if forced.strip().lower() not in ("", "kvm", "tcg"):
+            return Availability(cls.kind, False, f"LABKIT_MICROVM_ACCEL is {forced!r}, "
+                                "neither 'kvm' nor 'tcg'", "unset it (then a trial boot "
+                                "decides) or set it to kvm or tcg")
         try:
             _image.load()
         except _image.ImageMissing as exc:
