@@ -20,7 +20,7 @@ import pytest
 from contract import CAP_SECONDS, SandboxContract
 
 from labkit import paths
-from labkit.errors import GuestError
+from labkit.errors import GuestError, LimitExceeded
 from labkit.sandboxes import Limits, availability, open_sandbox
 from labkit.sandboxes.microvm import (
     EMULATED_WARNING,
@@ -40,6 +40,10 @@ def _runs_here():
     found = availability("microvm", trial=False)
     if not found.available:
         pytest.skip(f"microvm: {found.reason}")
+
+
+# Doubles a string until something stops it: reaches hundreds of MB in a few steps.
+HOG = "awk 'BEGIN { s = \"x\"; while (1) s = s s }'"
 
 
 def _running(script: str, limits: Limits | None = None):
@@ -78,8 +82,17 @@ class TestMicrovm(SandboxContract):
             box.cold_call(1)
 
     def hog(self, limits):
-        with _running('x=$(yes | head -c 100000000); echo "${#x}"', limits) as box:
+        with _running(HOG, limits) as box:
             return box.cold_call(1)
+
+
+def test_a_guest_that_fills_the_vms_ram_is_stopped_by_its_kernel():
+    # At 96 MB the address-space cap (96 MB) is more than the RAM the guest kernel has
+    # left, so its OOM killer acts first: a memory limit, on the console's evidence.
+    with pytest.raises(LimitExceeded) as caught, \
+            _running(HOG, Limits(memory_mb=MIN_RAM_MB, cpu_seconds=60)) as box:
+        box.cold_call(1)
+    assert caught.value.limit == "memory" and "OOM killer" in caught.value.detail
 
 
 def test_the_accelerator_falls_back_to_emulation_when_the_kvm_trial_fails(monkeypatch):
