@@ -19,7 +19,7 @@ import psutil
 import pytest
 from contract import CAP_SECONDS, SandboxContract
 
-from labkit import paths
+from labkit import paths, runtimes
 from labkit.errors import GuestError, LimitExceeded
 from labkit.sandboxes import Limits, availability, open_sandbox
 from labkit.sandboxes.microvm import (
@@ -209,3 +209,9 @@ def test_a_leftover_vm_of_a_killed_lab_is_swept(tmp_path):
         with contextlib.suppress(psutil.NoSuchProcess):
             proc.kill()
         proc.wait(timeout=30)
+
+
+def test_setup_says_the_boot_files_are_ready_without_fetching_again():
+    (line,) = runtimes.setup(["microvm"])
+    assert line.startswith("microvm: kernel linux-image-") and "are ready" in line
+    assert "microvm" in runtimes.SETUP_PARTS
