@@ -23,6 +23,7 @@ KINDS: dict[str, tuple[str, str, str]] = {
     "podman": ("labkit.sandboxes.containers", "PodmanSandbox", "container"),
     "docker": ("labkit.sandboxes.containers", "DockerSandbox", "container"),
     "gvisor": ("labkit.sandboxes.gvisor", "GvisorSandbox", "user-space kernel"),
+    "microvm": ("labkit.sandboxes.microvm", "MicrovmSandbox", "micro-VM"),
 }
 
 __all__ = ["FAMILIES", "KINDS", "Availability", "Capabilities", "Limits", "NotOpen",
