@@ -215,3 +215,35 @@ def test_setup_says_the_boot_files_are_ready_without_fetching_again():
     (line,) = runtimes.setup(["microvm"])
     assert line.startswith("microvm: kernel linux-image-") and "are ready" in line
     assert "microvm" in runtimes.SETUP_PARTS
+
+
+def test_the_accelerator_verdict_is_kept_for_this_boot_only(monkeypatch, tmp_path):
+    """A second process (here: the module's cache emptied) reads the verdict instead of
+    paying the trial boot again; another boot, QEMU or kernel decides afresh."""
+    from types import SimpleNamespace
+
+    import labkit.sandboxes.microvm as microvm
+
+    trials = []
+
+    def trial(files, trial_seconds=8):
+        trials.append(files.kernel_version)
+        return microvm.Accelerator("tcg", "a trial said so")
+
+    monkeypatch.delenv("LABKIT_MICROVM_ACCEL", raising=False)
+    monkeypatch.setattr(microvm, "choose_accelerator", trial)
+    monkeypatch.setattr(microvm, "_verdict_file", lambda: tmp_path / "accelerator.json")
+    monkeypatch.setattr(microvm, "_verdict", None)
+    files = SimpleNamespace(kernel_version="6.1-test")
+    assert microvm.accelerator(files).reason == "a trial said so"
+    monkeypatch.setattr(microvm, "_verdict", None)
+    again = microvm.accelerator(files)
+    assert (again.name, len(trials)) == ("tcg", 1) and "earlier trial" in again.reason
+    monkeypatch.setattr(microvm, "_verdict", None)
+    microvm.accelerator(SimpleNamespace(kernel_version="6.2-other"))
+    assert trials == ["6.1-test", "6.2-other"]
+    monkeypatch.setattr(microvm, "_verdict", None)
+    monkeypatch.setenv("LABKIT_MICROVM_ACCEL", "kvm")  # forced: never read from the file
+    monkeypatch.setattr(microvm, "choose_accelerator",
+                        lambda files: microvm.Accelerator("kvm", "forced"))
+    assert microvm.accelerator(files).name == "kvm"

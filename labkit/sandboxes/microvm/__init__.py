@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import itertools
+import json
 import os
 import re
 import selectors
@@ -37,7 +38,14 @@ from dataclasses import dataclass
 
 import psutil
 
-from ...errors import LIMIT_MEMORY, LIMIT_OUTPUT, LIMIT_TIME, GuestError, LimitExceeded
+from ...errors import (
+    LIMIT_MEMORY,
+    LIMIT_OUTPUT,
+    LIMIT_TIME,
+    GuestError,
+    LabkitError,
+    LimitExceeded,
+)
 from ...measure import Memory, processes_memory
 from ...workload import STANDARD_N, check_n, guest_source
 from .. import _owned
@@ -445,11 +453,57 @@ class MicrovmSandbox(Sandbox):
 
 # --- choosing the accelerator -----------------------------------------------------------
 def accelerator(files: _image.BootFiles) -> Accelerator:
-    """KVM if /dev/kvm opens and a real trial boot reaches /init; else TCG. Once per process."""
+    """KVM if /dev/kvm opens and a real trial boot reaches /init; else TCG.
+
+    Decided once per machine boot: the verdict is kept in this user's private state folder,
+    keyed by the boot id, QEMU and the kernel, so a second notebook or `doctor` does not pay
+    the trial again (a forced LABKIT_MICROVM_ACCEL is never kept)."""
     global _verdict
     if _verdict is None:
-        _verdict = choose_accelerator(files)
+        key = _verdict_key(files)
+        _verdict = _kept_verdict(key)
+        if _verdict is None:
+            _verdict = choose_accelerator(files)
+            if not os.environ.get("LABKIT_MICROVM_ACCEL", "").strip():
+                _keep_verdict(key, _verdict)
     return _verdict
+
+
+def _verdict_key(files: _image.BootFiles) -> str:
+    """What the accelerator verdict depends on: this boot of the host, QEMU, the kernel."""
+    try:
+        boot = open("/proc/sys/kernel/random/boot_id").read().strip()
+    except OSError:
+        boot = "unknown"
+    qemu = shutil.which(QEMU) or QEMU
+    with contextlib.suppress(OSError):
+        qemu += f"@{os.stat(qemu).st_mtime_ns}"
+    return f"{boot} {qemu} {files.kernel_version}"
+
+
+def _verdict_file():
+    from ...paths import private_dir
+    return private_dir("microvm") / "accelerator.json"
+
+
+def _kept_verdict(key: str) -> Accelerator | None:
+    """The verdict an earlier process reached on this boot, if it still applies."""
+    if os.environ.get("LABKIT_MICROVM_ACCEL", "").strip():
+        return None
+    try:
+        kept = json.loads(_verdict_file().read_text())
+        if kept.get("key") == key and kept.get("name") in ("kvm", "tcg"):
+            return Accelerator(kept["name"], f"{kept['reason']} (decided by an earlier trial "
+                                             "since the machine booted)")
+    except (OSError, ValueError, AttributeError, TypeError):
+        return None
+    return None
+
+
+def _keep_verdict(key: str, verdict: Accelerator) -> None:
+    with contextlib.suppress(OSError, LabkitError):
+        _verdict_file().write_text(json.dumps({"key": key, "name": verdict.name,
+                                               "reason": verdict.reason}))
 
 
 def choose_accelerator(files: _image.BootFiles,
