@@ -171,8 +171,10 @@ FAMILIES = ("isolate", "process", "namespaces", "container", "user-space kernel"
 class Capabilities:
     """What a kind can do, as data: callers read it instead of probing with hasattr.
 
-    family: "isolate" (many guests inside one host process), "process" (a plain OS
-        process per guest) or "container" (namespaces and cgroups per guest).
+    family: one of FAMILIES: "isolate" (many guests inside one host process), "process"
+        (a plain OS process per guest), "namespaces" (namespaces without cgroups: bwrap),
+        "container" (namespaces and cgroups per guest), "user-space kernel" (gVisor: the
+        guest's system calls served by a kernel in user space), "micro-VM" (a VM per guest).
     guest_languages: what guest code a reader may hand it: ("wat",) for `call_export` in
         wasm, ("javascript",) in V8, ("sh",) for `run_script` in containers; () when it
         runs only labkit's own workload.
@@ -188,7 +190,8 @@ class Capabilities:
         "python"): the same agent-written program, unchanged, in every kind that has it.
     """
 
-    family: Literal["isolate", "process", "container"]
+    family: Literal["isolate", "process", "namespaces", "container", "user-space kernel",
+                    "micro-VM"]
     cpu_cap: Literal["cpu-time", "wall-clock"]
     memory_cap: str
     guest_languages: tuple[str, ...] = ()
