@@ -24,6 +24,8 @@ def _running(script: str, limits: Limits):
 class TestProcess(SandboxContract):
     kind = "process"
     memory_range = (1_000, 20e6)  # a shell: kilobytes to a few MB, never zero
+    reads_host_files = ("a plain process shares the host's files; only rlimits bound it "
+                        "(it is the baseline, not a sandbox)")
 
     def spin(self, limits):
         with _running("while :; do :; done", limits) as box:
