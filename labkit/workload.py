@@ -171,3 +171,44 @@ def tool_program(language: str, source: str) -> str:
     if not isinstance(source, str) or not source.strip():
         raise ValueError("the tool's source must be a non-empty string")
     return f"{source}\n{TOOL_WRAPPERS[language]}"
+
+
+# --- workloads as a dimension of bench ------------------------------------------------------
+# fib: the floor (labkit's smallest program in each sandbox's own language); the tool calls:
+# the standard tool program, in the language each names.
+WORKLOADS = ("fib", "tool-js", "tool-py")
+WORKLOAD_LANGUAGES = {"tool-js": "javascript", "tool-py": "python"}
+
+
+def check_workload(name) -> str:
+    """A workload's name, or ValueError naming the valid ones."""
+    if name not in WORKLOADS:
+        raise ValueError(f"unknown workload {name!r}; valid ones are: {', '.join(WORKLOADS)}")
+    return name
+
+
+def can_host(capabilities, workload: str) -> bool:
+    """Whether a kind (by its Capabilities) can run this workload: every kind runs fib."""
+    language = WORKLOAD_LANGUAGES.get(check_workload(workload))
+    return language is None or language in capabilities.tools
+
+
+def workload_call(box, workload: str, seed: int = 0):
+    """One checked cold call of `workload` in an open sandbox, as a function of no arguments
+    (what bench times): fib through run_standard, a tool call through run_tool with the
+    standard program and input, its answer compared with the host's (GuestError if wrong).
+    A workload the kind cannot host raises NotSupported when called, as run_tool does."""
+    if check_workload(workload) == "fib":
+        return box.run_standard
+    language = WORKLOAD_LANGUAGES[workload]
+    source, given = tool_source(language), tool_input(seed)
+
+    def call() -> dict:
+        from .errors import GuestError  # here: errors imports nothing, but stay lazy
+        answer = box.run_tool(language, source, given)
+        try:
+            return check_tool_output(given, answer)
+        except ValueError as exc:
+            raise GuestError(box.kind, f"{workload}: {exc}") from None
+
+    return call

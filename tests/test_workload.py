@@ -78,3 +78,34 @@ def test_bad_languages_and_seeds_are_named():
         tool_program("python", "  ")
     with pytest.raises(TypeError, match="seed"):
         tool_input("1")
+
+
+def test_workloads_are_named_and_checked():
+    from labkit.sandboxes import open_sandbox, sandbox_class
+    from labkit.workload import WORKLOADS, can_host, check_workload, workload_call
+
+    assert WORKLOADS == ("fib", "tool-js", "tool-py")
+    with pytest.raises(ValueError, match="unknown workload 'tool-rb'; valid ones are: fib, "
+                                         "tool-js, tool-py"):
+        check_workload("tool-rb")
+    caps = sandbox_class("process").capabilities
+    assert all(can_host(caps, w) for w in WORKLOADS)
+    assert can_host(sandbox_class("wasm").capabilities, "tool-py")
+    assert not can_host(sandbox_class("wasm").capabilities, "tool-js")
+    with open_sandbox("process") as box:
+        assert workload_call(box, "fib")() == 6765
+        assert workload_call(box, "tool-py", seed=2)() == expected_tool_output(tool_input(2))
+
+
+def test_a_wrong_tool_answer_is_a_guest_error():
+    from labkit.errors import GuestError
+    from labkit.workload import workload_call
+
+    class Liar:
+        kind = "liar"
+
+        def run_tool(self, language, source, input_json):
+            return json.dumps({"count": 0})
+
+    with pytest.raises(GuestError, match="tool-js: the tool's answer differs"):
+        workload_call(Liar(), "tool-js")()
