@@ -222,16 +222,17 @@ class ProcessSandbox(Sandbox):
                 with contextlib.suppress(ProcessLookupError):  # the tool and its children
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+            sizes = [os.fstat(f.fileno()).st_size for f in (out, err)]
             out.seek(0)
-            err.seek(0)
+            err.seek(max(0, sizes[1] - 65536))  # the error's own words come last
             stdout = out.read().decode(errors="replace")
-            stderr = err.read(65536).decode(errors="replace")
-            # Node dies of SIGXFSZ; Python ignores it, and its write fails with EFBIG.
-            full = max(os.fstat(f.fileno()).st_size for f in (out, err)) \
-                >= MAX_TOOL_OUTPUT_BYTES
+            stderr = err.read().decode(errors="replace")
+            # A file at the cap is a cut-off output, however the tool took it (Python and
+            # node ignore SIGXFSZ: the write fails with EFBIG, node may even exit 0).
+            full = max(sizes) >= MAX_TOOL_OUTPUT_BYTES
         if returncode in (-signal.SIGXCPU, -signal.SIGKILL):
             raise LimitExceeded(self.kind, LIMIT_CPU, f"RLIMIT_CPU of {self.limits.cpu_rlimit} s")
-        if returncode == -signal.SIGXFSZ or (returncode != 0 and full):
+        if returncode == -signal.SIGXFSZ or full:
             raise LimitExceeded(self.kind, LIMIT_OUTPUT, f"more than {MAX_TOOL_OUTPUT_BYTES:,} "
                                 "bytes written (RLIMIT_FSIZE)")
         # A plain process has no cgroup to ask: the interpreter's own words are the evidence.
