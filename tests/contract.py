@@ -333,7 +333,8 @@ class SandboxContract:
                 open_sandbox(self.kind, self.spin_limits) as box:
             box.run_tool(language, SPINNING_TOOLS[language], "{}")
         assert time.monotonic() - started < CAP_SECONDS
-        assert caught.value.limit == sandbox_class(self.kind).capabilities.cpu_limit_name
+        assert caught.value.limit == sandbox_class(self.kind).capabilities.cpu_limit_name, \
+            caught.value
         assert caught.value.kind == self.kind
 
     @pytest.mark.parametrize("language", TOOL_LANGUAGES)
