@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     ben.add_argument("--live", type=_checked(bench.check_live), default=None,
                      help="instances held at once to measure memory (default: each kind's "
                           "count for --size, at most what the machine allows)")
+    ben.add_argument("--workload", choices=bench.WORKLOADS, default=bench.DEFAULT_WORKLOAD,
+                     help="fib (the smallest program, default) or the same tool call in "
+                          "JavaScript or Python in every kind that hosts it")
     ben.add_argument("--json", action="store_true",
                      help="print a JSON list, one object per kind (a stable format)")
     ben.add_argument("--save", action="store_true", help="also write data/recorded/")
@@ -70,13 +73,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _print_bench_table(run) -> None:
-    print(f"{'kind':<8} {'p50 ms':>9} {'p99 ms':>9} {'per s':>9} {'MB/inst':>9}")
+def _print_bench_table(run, workload: str = bench.DEFAULT_WORKLOAD) -> None:
+    print(f"workload: {workload}")
+    print(f"{'kind':<8} {'p50 ms':>9} {'p99 ms':>9} {'floor ms':>9} {'per s':>9} "
+          f"{'MB/inst':>9}")
     for r in run:
         if not r.available:
             print(f"{r.kind:<8} not available: {r.reason} (fix: {r.fix})")
             continue
-        print(f"{r.kind:<8} {r.start_ms_p50:>9.3f} {r.start_ms_p99:>9.3f} "
+        floor = r.extras.get("floor_ms")
+        floor = f"{floor:>9.3f}" if floor is not None else f"{'-':>9}"
+        print(f"{r.kind:<8} {r.start_ms_p50:>9.3f} {r.start_ms_p99:>9.3f} {floor} "
               f"{r.per_second:>9.0f} {r.mem_mb_per_instance:>9.3f}")
         for warning in r.warnings:
             print(f"{'':<8} warning: {warning.message}")
@@ -97,14 +104,14 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "bench":
             run = bench.run_bench(args.kinds, calls=args.calls, warmup=args.warmup,
-                                  live=args.live, size=args.size,
+                                  live=args.live, size=args.size, workload=args.workload,
                                   show_progress=sys.stderr.isatty() or not args.json)
             if args.save:
                 print(f"saved to {bench.save(run)}", file=sys.stderr)
             if args.json:
                 print(json.dumps([r.to_dict(samples=False) for r in run], indent=2))
             else:
-                _print_bench_table(run)
+                _print_bench_table(run, args.workload)
             return 0
         if args.command == "pool":
             runs = pool.load_folder(args.folder)

@@ -15,7 +15,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from . import results
-from .errors import LabkitError
+from .errors import LabkitError, NotSupported
 from .measure import check_count, machine_info, time_calls
 
 # The live-or-recorded path lives in labkit.results; notebooks reach it through bench too.
@@ -27,7 +27,13 @@ from .results import (  # noqa: F401
     load_recorded,
     source_line,
 )
-from .sandboxes import availability, open_sandbox, parse_kinds
+from .sandboxes import availability, open_sandbox, parse_kinds, sandbox_class
+from .workload import (
+    WORKLOADS,  # noqa: F401 (the command line's choices)
+    can_host,
+    check_workload,
+    workload_call,
+)
 
 # Bounds that keep a typo from running for ever: measured (or warm-up) calls per kind, and
 # instances held live at once (each kind also caps this at what its machine allows).
@@ -37,6 +43,13 @@ MAX_LIVE = 100_000
 # careful run with ten times the cold calls. How many calls each size times and how many
 # instances it holds live are the kind's own `bench_calls[size]` and `live_counts[size]`.
 SIZES = ("quick", "full")
+DEFAULT_WORKLOAD = "fib"
+# A tool call costs far more than fib: at most this many calls per size (fewer where the
+# kind's own bench_calls are fewer).
+TOOL_CALLS = {"quick": 20, "full": 200}
+# Harness-floor calls per kind (the path with no sandbox work, timed in the same run):
+# enough for a median, cheap next to the cold calls.
+FLOOR_CALLS = 20
 DEFAULT_WARMUP = 5
 # Ratios divide by this kind's figures from the same run: the WebAssembly isolate, the
 # lightest kind, so every other kind reads as "so many times an isolate".
@@ -58,29 +71,50 @@ def check_live(live, name: str = "live") -> int:
     return check_count(name, live, maximum=MAX_LIVE)
 
 
+def _floor_ms(box, warmup: int) -> float | None:
+    """The kind's harness floor (median ms over FLOOR_CALLS), None if it has none."""
+    try:
+        return time_calls(box.floor_call, FLOOR_CALLS, min(warmup, 2)).stats.median_ms
+    except NotSupported:
+        return None
+
+
 def bench_kind(kind: str, calls: int | None, warmup: int = DEFAULT_WARMUP, live: int | None = None,
                show_progress: bool = True, size: str = "quick",
-               machine: dict | None = None) -> KindResult:
+               machine: dict | None = None, workload: str = DEFAULT_WORKLOAD) -> KindResult:
     """Measure one kind on one open sandbox; an unavailable kind comes back with its reason
-    and fix. Arguments are taken as checked (`run_bench` checks them); no `calls` means
-    the kind's own `bench_calls[size]`."""
+    and fix, and so does a kind that cannot host the workload. Arguments are taken as
+    checked (`run_bench` checks them); no `calls` means the kind's own `bench_calls[size]`
+    (for a tool call, at most TOOL_CALLS[size])."""
     machine = machine if machine is not None else machine_info()
     found = availability(kind, trial=False)
     if not found.available:
         return results.unavailable(kind, found.reason, found.fix, machine)
+    capabilities = sandbox_class(kind).capabilities
+    if not can_host(capabilities, workload):
+        hosts = ", ".join(capabilities.tools) or "none"
+        return results.unavailable(
+            kind, f"{kind} cannot host the {workload} workload (the tool languages it hosts: "
+            f"{hosts})", "choose --workload fib, or a kind that hosts it", machine)
     trial_passed = False
     try:
         with open_sandbox(kind) as box:
-            box.run_standard()  # the trial: the kind works here, on the box measured next
+            call = workload_call(box, workload)
+            call()  # the trial: the kind runs this workload here, on the box measured next
             trial_passed = True
-            calls = calls or box.bench_calls[size]
-            timing = time_calls(box.run_standard, calls, warmup,
+            calls = calls or (box.bench_calls[size] if workload == "fib" else
+                              min(box.bench_calls[size], TOOL_CALLS[size]))
+            timing = time_calls(call, calls, warmup,
                                 progress=f"{kind}: cold calls" if show_progress else None)
+            floor_ms = _floor_ms(box, warmup)
             asked = live or box.live_counts[size]
             held = min(asked, box.max_live())
             per_instance = box.memory_per_instance(held)
             versions = box.versions()
             extras = box.extra_figures(calls)  # figures only some kinds have: a warm call
+            extras = {**extras, "workload": workload, "floor_ms": floor_ms}
+            if workload != "fib":  # what memory_per_instance held: say so beside the figure
+                extras["mem_of"] = "idle instances of the kind (hold), not the tool's runtime"
     except Exception as exc:
         if trial_passed and not isinstance(exc, LabkitError):
             raise  # a bug mid-run is a bug, not a machine's state
@@ -105,22 +139,25 @@ def bench_kind(kind: str, calls: int | None, warmup: int = DEFAULT_WARMUP, live:
 
 def run_bench(kinds=None, calls: int | None = None, warmup: int = DEFAULT_WARMUP,
               live: int | None = None, show_progress: bool = True, size: str = "quick",
-              baseline: str = BASELINE) -> BenchRun:
+              baseline: str = BASELINE, workload: str = DEFAULT_WORKLOAD) -> BenchRun:
     """Measure each kind in turn in this one run; the machine is recorded with each.
 
     `size` picks the calls and the instances held live per kind (each kind's own
     `bench_calls` and `live_counts`: slow kinds take fewer) unless `calls` or `live` are
-    given. Each measured kind gets its figures as ratios to `baseline`'s, when the
-    baseline kind ran in this same run.
+    given. `workload` is "fib" (the smallest program in each kind's own language) or a tool
+    call ("tool-js", "tool-py"); each row says which, and its harness floor (`floor_ms`,
+    measured in the same run; None for a kind without one). Each measured kind gets its
+    figures as ratios to `baseline`'s, when the baseline kind ran in this same run.
     """
     kinds = parse_kinds(kinds)
     if size not in SIZES:
         raise ValueError(f"unknown size {size!r}; valid ones are: {', '.join(SIZES)}")
+    workload = check_workload(workload)
     calls = None if calls is None else check_calls(calls)
     warmup = check_warmup(warmup)
     live = None if live is None else check_live(live)
     machine = machine_info()
-    measured = [bench_kind(kind, calls, warmup, live, show_progress, size, machine)
+    measured = [bench_kind(kind, calls, warmup, live, show_progress, size, machine, workload)
                 for kind in tqdm(kinds, desc="bench",
                                  disable=not show_progress or len(kinds) < 2)]
     return BenchRun(results.with_ratios(measured, baseline))

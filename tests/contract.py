@@ -19,16 +19,25 @@ whole class with the reason its cheap check gives.
 from __future__ import annotations
 
 import inspect
+import json
 import time
 from typing import ClassVar
 
 import pytest
 from conftest import assert_nothing_new, take_stock
 
-from labkit.errors import LimitExceeded, NotOpen, NotSupported
+from labkit.errors import GuestError, LimitExceeded, NotOpen, NotSupported
 from labkit.sandboxes import KINDS, Limits, availability, open_sandbox, sandbox_class
 from labkit.sandboxes.base import NEEDS_OPEN, OPTIONAL, Capabilities, Sandbox
-from labkit.workload import MAX_N, STANDARD_N, expected
+from labkit.workload import (
+    MAX_N,
+    STANDARD_N,
+    TOOL_LANGUAGES,
+    check_tool_output,
+    expected,
+    tool_input,
+    tool_source,
+)
 
 # How each public operation is called when the contract only needs it to be called.
 CALLS = {
@@ -36,8 +45,38 @@ CALLS = {
     "memory_per_instance": (1,), "density_curve": ([1],), "fresh_runtime": (),
     "extra_figures": (1,), "run_script": ("true",), "bundle_for": (),
     "compile": ("(module)",), "run_wasi": ("(module)",),
-    "run_js": ("export function f() { return 1; }", "f"),
+    "run_js": ("export function f() { return 1; }", "f"), "floor_call": (),
 }
+# Hostile and failing tools, the same for every kind that hosts the language.
+RAISING_TOOLS = {
+    "javascript": "function tool(input) { throw new Error('the tool gave up'); }",
+    "python": "def tool(input):\n    raise ValueError('the tool gave up')\n",
+}
+SPINNING_TOOLS = {
+    "javascript": "function tool(input) { for (;;) {} }",
+    "python": "def tool(input):\n    while True:\n        pass\n",
+}
+# Returns the text of every path in input["paths"] it could read (in V8 `require` itself
+# is missing: that fails the call, which is as good).
+READING_TOOLS = {
+    "javascript": """function tool(input) {
+  const fs = require("fs"), got = [];
+  for (const path of input.paths) { try { got.push(fs.readFileSync(path, "utf8")); } catch (e) {} }
+  return got;
+}""",
+    "python": """def tool(input):
+    got = []
+    for path in input["paths"]:
+        try:
+            with open(path) as f:
+                got.append(f.read())
+        except OSError:
+            pass
+    return got
+""",
+}
+# Floors are the path with no sandbox work: any kind's is far under this (generous).
+FLOOR_SECONDS = 30
 # Generous: a bound that only a hung guest passes, never a busy machine.
 CAP_SECONDS = 120
 
@@ -58,6 +97,9 @@ class SandboxContract:
     hog_limits: ClassVar[Limits] = Limits(memory_mb=24, cpu_seconds=20)
     # For kinds with `exports`: code, export, arguments and the right answer.
     export_call: ClassVar[tuple] = ()
+    # Why a tool of this kind CAN read host files, for a kind that is not a wall for files
+    # (the plain process); "" for every sandbox, whose tools must read none.
+    reads_host_files: ClassVar[str] = ""
 
     def spin(self, limits: Limits) -> None:
         """Run a guest that loops forever, in a fresh sandbox of this kind with `limits`."""
@@ -261,6 +303,76 @@ class SandboxContract:
         if caps.restart:
             box.fresh_runtime()
             assert box.run_standard() == expected()
+
+    # --- the tool call ------------------------------------------------------------------------
+    def _hosts(self, language: str) -> None:
+        if language not in sandbox_class(self.kind).capabilities.tools:
+            pytest.skip(f"{self.kind} hosts no {language} tools (NotSupported: "
+                        "test_protocol.py)")
+
+    @pytest.mark.parametrize("seed", [0, 1])
+    @pytest.mark.parametrize("language", TOOL_LANGUAGES)
+    def test_the_standard_tool_answers_as_the_host(self, box, language, seed):
+        self._hosts(language)
+        given = tool_input(seed)
+        answer = check_tool_output(given, box.run_tool(language, tool_source(language), given))
+        assert answer["count"] > 0 and answer["top_spenders"]
+
+    @pytest.mark.parametrize("language", TOOL_LANGUAGES)
+    def test_a_tool_that_raises_is_a_guest_error(self, box, language):
+        self._hosts(language)
+        with pytest.raises(GuestError, match="the tool gave up") as caught:
+            box.run_tool(language, RAISING_TOOLS[language], tool_input(0))
+        assert caught.value.kind == self.kind
+
+    @pytest.mark.parametrize("language", TOOL_LANGUAGES)
+    def test_a_runaway_tool_is_stopped_by_the_cpu_cap(self, _runs_here, language):
+        self._hosts(language)
+        started = time.monotonic()
+        with pytest.raises(LimitExceeded) as caught, \
+                open_sandbox(self.kind, self.spin_limits) as box:
+            box.run_tool(language, SPINNING_TOOLS[language], "{}")
+        assert time.monotonic() - started < CAP_SECONDS
+        assert caught.value.limit == sandbox_class(self.kind).capabilities.cpu_limit_name, \
+            caught.value
+        assert caught.value.kind == self.kind
+
+    @pytest.mark.parametrize("language", TOOL_LANGUAGES)
+    def test_no_host_file_is_readable_from_a_tool(self, box, language, tmp_path):
+        self._hosts(language)
+        if self.reads_host_files:
+            pytest.skip(f"{self.kind} is not a wall for files: {self.reads_host_files}")
+        secret = tmp_path / "secret.txt"
+        secret.write_text("the host's secret")
+        given = json.dumps({"paths": [str(secret), "/etc/passwd", "/etc/shadow"]})
+        try:
+            got = json.loads(box.run_tool(language, READING_TOOLS[language], given))
+        except GuestError:
+            return  # the tool could not even try (no fs module): nothing was read
+        assert got == [], f"the tool read {len(got)} host file(s): {str(got)[:80]!r}"
+
+    @pytest.mark.parametrize("language", TOOL_LANGUAGES)
+    def test_a_plain_process_tool_does_read_host_files(self, box, language, tmp_path):
+        """The other side of the exception: where a kind says it is no wall, it is not."""
+        self._hosts(language)
+        if not self.reads_host_files:
+            pytest.skip(f"{self.kind} is a wall for files (test_no_host_file_is_readable...)")
+        secret = tmp_path / "secret.txt"
+        secret.write_text("the host's secret")
+        given = json.dumps({"paths": [str(secret)]})
+        assert json.loads(box.run_tool(language, READING_TOOLS[language], given)) == \
+            ["the host's secret"]
+
+    # --- the harness floor -------------------------------------------------------------------
+    def test_the_floor_call_runs_fast_or_is_not_supported(self, box):
+        if sandbox_class(self.kind).floor_call is Sandbox.floor_call:
+            with pytest.raises(NotSupported, match="floor_call"):
+                box.floor_call()
+            return
+        started = time.perf_counter()
+        for _ in range(3):
+            assert box.floor_call() is None
+        assert time.perf_counter() - started < FLOOR_SECONDS
 
     def test_extra_figures_are_a_dict_of_numbers(self, box):
         extras = box.extra_figures(3)

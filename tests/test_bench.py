@@ -85,7 +85,8 @@ def test_extra_figures_are_extra_keys(monkeypatch):
     monkeypatch.setattr(ProcessSandbox, "extra_figures",
                         lambda self, calls: {"warm_ms_p50": float(calls)})
     (result,) = bench.run_bench(["process"], calls=2, warmup=0, live=2, show_progress=False)
-    assert result["warm_ms_p50"] == 2.0 and result.extras == {"warm_ms_p50": 2.0}
+    assert result["warm_ms_p50"] == 2.0
+    assert set(result.extras) == {"warm_ms_p50", "workload", "floor_ms"}
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -94,6 +95,8 @@ def test_extra_figures_are_extra_keys(monkeypatch):
     ({"calls": bench.MAX_CALLS + 1}, "calls must be at least 1"),
     ({"live": 0}, "live must be at least 1 and at most 100,000, got 0"),
     ({"warmup": -1}, "warmup must be at least 0"),
+    ({"workload": "tool-rb"}, "unknown workload 'tool-rb'; valid ones are: fib, tool-js, "
+                              "tool-py"),
 ])
 def test_bad_arguments_are_refused_before_anything_opens(kwargs, message, opens):
     with pytest.raises(ValueError, match=message):
@@ -126,6 +129,7 @@ def test_a_saved_run_loads_back_marked_as_recorded(tmp_path):
     assert loaded[0]["machine"]["cores"] >= 1
     assert len(loaded[0]["samples_ms"]) == 5
     assert loaded[0].start_ms_p50 == run[0].start_ms_p50
+    assert loaded[0]["workload"] == "fib" and loaded[0]["floor_ms"] == run[0]["floor_ms"]
 
 
 def test_loading_with_nothing_recorded_says_where_it_looked(tmp_path, monkeypatch):
@@ -143,3 +147,37 @@ def test_without_a_call_count_each_kind_takes_its_own(monkeypatch):
     assert (quick.calls, len(quick.samples_ms)) == (3, 3)
     assert (full.calls, len(full.samples_ms)) == (4, 4)
     assert quick.to_dict()["n"] == 3  # the contract's key says it too
+
+
+def test_every_row_says_its_workload_and_its_floor_from_the_same_run():
+    (row,) = bench.run_bench(["process"], calls=3, warmup=0, live=2, show_progress=False)
+    assert row["workload"] == "fib" and "mem_of" not in row
+    # /bin/true spawned as the guests are: a real cost, measured in this run
+    assert 0 < row["floor_ms"] and row.to_dict()["floor_ms"] == row["floor_ms"]
+
+
+def test_a_tool_workload_runs_where_hosted_and_says_why_not_elsewhere():
+    process, wasm = bench.run_bench(["process", "wasm"], calls=2, warmup=0, live=2,
+                                    show_progress=False, workload="tool-js")
+    assert process.available and process["workload"] == "tool-js"
+    assert process["start_ms_p50"] > 0 and "tool's runtime" in process["mem_of"]
+    assert not wasm.available
+    assert "wasm cannot host the tool-js workload (the tool languages it hosts: python)" \
+        in wasm.reason and "--workload fib" in wasm.fix
+
+
+def test_a_tool_workload_takes_fewer_calls_than_fib_by_default():
+    (row,) = bench.run_bench(["process"], warmup=0, live=2, show_progress=False,
+                             workload="tool-py")
+    assert row["n"] == min(ProcessSandbox.bench_calls["quick"], bench.TOOL_CALLS["quick"])
+
+
+def test_the_command_line_names_the_valid_workloads(capsys):
+    from labkit.__main__ import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["bench", "--workload", "tool-rb"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err  # argparse quotes the choices from Python 3.12 on
+    assert "--workload: invalid choice: 'tool-rb'" in err
+    assert all(name in err.partition("choose from")[2] for name in ("fib", "tool-js", "tool-py"))

@@ -422,3 +422,19 @@ def test_notebook_without_containers_says_so_and_shows_the_recording(monkeypatch
         if new.cell_type == "code" and not new.source.startswith("# NBVAL_IGNORE_OUTPUT") \
                 and not nbval_compare.depends_on(new.source):
             assert notebook_texts(new) == notebook_texts(old), new.source[:80]
+
+
+@pytest.mark.parametrize("kind", OCI_KINDS)
+def test_a_tool_runs_on_the_host_usr_read_only_and_fib_keeps_busybox(kind):
+    if not FOUND[kind].available:
+        pytest.skip(FOUND[kind].reason)
+    source = ("import os\ndef tool(input):\n    try:\n"
+              "        open('/usr/labkit-was-here', 'w')\n"
+              "    except OSError as e:\n"
+              "        return [os.path.exists('/usr/bin/node'), e.strerror]\n")
+    with open_sandbox(kind) as box:
+        assert json.loads(box.run_tool("python", source, "{}")) == [True, "Read-only file system"]
+        assert box.run_standard() == expected()
+        fib_root = json.loads((box.bundle_for() / "config.json").read_text())["root"]["path"]
+        assert Path(fib_root, "bin", "busybox").is_file()  # the standard workload's root
+    assert not Path("/usr/labkit-was-here").exists()

@@ -1,5 +1,6 @@
 """The process baseline: the sandbox contract, and what only a plain process does."""
 
+import json
 import signal
 import subprocess
 
@@ -24,6 +25,8 @@ def _running(script: str, limits: Limits):
 class TestProcess(SandboxContract):
     kind = "process"
     memory_range = (1_000, 20e6)  # a shell: kilobytes to a few MB, never zero
+    reads_host_files = ("a plain process shares the host's files; only rlimits bound it "
+                        "(it is the baseline, not a sandbox)")
 
     def spin(self, limits):
         with _running("while :; do :; done", limits) as box:
@@ -51,3 +54,35 @@ def test_a_sleeping_guest_is_stopped_by_the_wall_clock_backstop():
 
 def test_a_cpu_limit_below_a_second_is_a_whole_second_of_rlimit():
     assert Limits(cpu_seconds=0.5).cpu_rlimit == 1 and Limits(cpu_seconds=1.2).cpu_rlimit == 2
+
+
+@pytest.mark.parametrize("language, flood", [
+    ("python", "def tool(input):\n    print('y' * 3_000_000)\n"),
+    ("javascript", "function tool(input) { return 'y'.repeat(3e6); }"),
+])
+def test_a_tool_flooding_its_output_hits_the_output_cap(language, flood):
+    with ProcessSandbox() as box, pytest.raises(LimitExceeded) as caught:
+        box.run_tool(language, flood, "{}")
+    assert caught.value.limit == "output", caught.value
+
+
+@pytest.mark.parametrize("language, hog", [
+    ("python", "def tool(input):\n    x = []\n    while True:\n        x.append(' ' * 10**6)\n"),
+    ("javascript",
+     "function tool(input) { const x = []; for (;;) x.push('a'.repeat(1e6) + x.length); }"),
+])
+def test_a_tool_hogging_memory_hits_the_memory_cap(language, hog):
+    """node under RLIMIT_AS needs room for V8's reservations; its heap is what is capped."""
+    with ProcessSandbox(Limits(memory_mb=64, cpu_seconds=20)) as box, \
+            pytest.raises(LimitExceeded) as caught:
+        box.run_tool(language, hog, "{}")
+    assert caught.value.limit == "memory", caught.value
+
+
+def test_a_tool_sees_a_clean_environment(monkeypatch):
+    monkeypatch.setenv("LABKIT_SECRET_TOKEN", "hunter2")
+    source = "import os\ndef tool(input):\n    return sorted(os.environ)\n"
+    with ProcessSandbox() as box:
+        names = json.loads(box.run_tool("python", source, "{}"))
+    assert "LABKIT_SECRET_TOKEN" not in names and set(names) <= {"PATH", "LANG", "HOME",
+                                                                 "LC_CTYPE"}

@@ -86,6 +86,7 @@ def test_a_kind_that_lists_a_tool_language_must_implement_it():
         kind = "promises"
         capabilities = Capabilities(family="process", cpu_cap="cpu-time", memory_cap="none",
                                     tools=("python",))
+        _run_tool = Sandbox._run_tool  # the base's, as a kind that never wrote its own
 
     box = Promises()
     with pytest.raises(NotOpen):

@@ -222,7 +222,8 @@ OPTIONAL = {"exports": "call_export", "scripts": "run_script", "warm_calls": "wa
 # these is wrapped (in __init_subclass__) by the one check that raises NotOpen.
 NEEDS_OPEN = ("cold_call", "run_standard", "warm_call", "hold", "footprint",
               "memory_per_instance", "density_curve", "call_export", "run_script", "run_js",
-              "run_wasi", "compile", "fresh_runtime", "extra_figures", "bundle_for")
+              "run_wasi", "compile", "fresh_runtime", "extra_figures", "bundle_for",
+              "floor_call")
 
 
 def _needs_open(method):
@@ -244,6 +245,17 @@ def kinds_that_can(capability: str) -> list[str]:
     for kind in KINDS:
         with contextlib.suppress(Unavailable):
             if getattr(sandbox_class(kind).capabilities, capability):
+                found.append(kind)
+    return found
+
+
+def kinds_with_floor() -> list[str]:
+    """Registered kinds that measure a harness floor (for NotSupported's text)."""
+    from . import KINDS, sandbox_class
+    found = []
+    for kind in KINDS:
+        with contextlib.suppress(Unavailable):
+            if sandbox_class(kind).floor_call is not Sandbox.floor_call:
                 found.append(kind)
     return found
 
@@ -453,6 +465,16 @@ class Sandbox(ABC):
         """What a kind with `tools` implements; called only for a language it hosts."""
         raise NotImplementedError(f"{self.kind} lists tools {self.capabilities.tools} "
                                   "but does not implement _run_tool")
+
+    @_needs_open
+    def floor_call(self) -> None:
+        """One pass of this kind's harness path with no sandbox work: what a cold call costs
+        before any sandbox exists (process: /bin/true spawned the way guests are; runc and
+        crun: `<runtime> --version` through the same command line; wasm: an empty call from
+        Python into wasmtime). Timed by the caller in the same run as cold calls (bench's
+        `floor_ms`), so "sandbox cost = cold call - floor" can be read. A kind without one
+        raises NotSupported."""
+        raise NotSupported(self.kind, "floor_call() (a harness floor)", kinds_with_floor())
 
     def warm_call(self, n: int = STANDARD_N) -> int:
         """fib(n) in one reused guest (`warm_calls`)."""

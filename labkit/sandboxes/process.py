@@ -7,6 +7,11 @@ rlimits (CPU seconds by RLIMIT_CPU, address space by RLIMIT_AS) and a wall-clock
 and it runs nothing but labkit's own guest script, never code a reader or a model
 supplies. It has no cap on processes: RLIMIT_NPROC counts every process of the user, not
 those of one sandbox, so it cannot be one guest's cap (its capabilities say so).
+
+Tool calls (`run_tool`) run the host's node or python3 (`_tools.py`) as a plain process with
+the same rlimits, a clean environment and the output capped by RLIMIT_FSIZE. That is the
+baseline for the tool call, and NOT a sandbox for files: the tool can read whatever the
+user running the lab can read (the tests say so and skip that check here).
 """
 
 from __future__ import annotations
@@ -17,18 +22,32 @@ import resource
 import shutil
 import signal
 import subprocess
+import tempfile
 
 import psutil
 
-from ..errors import LIMIT_CPU, LIMIT_MEMORY, LIMIT_TIME, GuestError, LimitExceeded
+from ..errors import (
+    LIMIT_CPU,
+    LIMIT_MEMORY,
+    LIMIT_OUTPUT,
+    LIMIT_TIME,
+    GuestError,
+    LimitExceeded,
+    Unavailable,
+)
 from ..measure import Memory, processes_memory
 from ..workload import STANDARD_N, check_n, guest_source
+from . import _tools
 from .base import Availability, Capabilities, Limits, Sandbox
 
 # Wall-clock allowance on top of the backstop, for starting and reaping the shell.
 SETUP_SECONDS = 5
 # What a shell says when RLIMIT_AS refuses it memory (busybox; dash).
 OUT_OF_MEMORY = ("out of memory", "out of space", "cannot allocate memory")
+# What a tool may write to stdout, and to stderr, per call (RLIMIT_FSIZE on its files).
+MAX_TOOL_OUTPUT_BYTES = 2**20
+# What node and python say when their memory cap refuses them (V8's heap, CPython).
+TOOL_OUT_OF_MEMORY = ("heap out of memory", "memoryerror", "failed to reserve virtual memory")
 
 
 def shell_command() -> list[str]:
@@ -45,6 +64,21 @@ def _rlimits(limits: Limits):
     def apply():
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))  # SIGXCPU, then SIGKILL
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+
+    return apply
+
+
+def _tool_rlimits(limits: Limits, language: str):
+    """The guest's rlimits for a tool call: node gets room for V8's address-space
+    reservations (its heap is capped by --max-old-space-size instead); output files are
+    capped by RLIMIT_FSIZE (a write past it raises SIGXFSZ)."""
+    room = _tools.NODE_RESERVED_MB if language == "javascript" else 0
+    caps = _rlimits(Limits(limits.cpu_seconds, limits.memory_mb + room, limits.pids))
+
+    def apply():
+        caps()
+        resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_TOOL_OUTPUT_BYTES,) * 2)
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
     return apply
 
@@ -71,7 +105,10 @@ def _run_in_own_group(command: list[str], timeout: float, preexec) -> subprocess
 class ProcessSandbox(Sandbox):
     kind = "process"
     capabilities = Capabilities(family="process", cpu_cap="cpu-time",
-                                memory_cap="address space of the shell (RLIMIT_AS)")
+                                memory_cap="address space of the shell (RLIMIT_AS); a tool "
+                                           "in node: its JavaScript heap (+1 GB of address "
+                                           "space for V8's reservations)",
+                                tools=("javascript", "python"))
     live_counts = {"quick": 50, "full": 500}
 
     def __init__(self, limits: Limits | None = None):
@@ -157,3 +194,55 @@ class ProcessSandbox(Sandbox):
 
     def versions(self) -> dict:
         return {"shell": " ".join(shell_command())}
+
+    # --- tool calls and the floor -------------------------------------------------------
+    def _run_tool(self, language: str, source: str, input_json: str) -> str:
+        """The host's node or python3 as a plain process: the input on stdin, the answer
+        (JSON) on stdout, both through temporary files (the output capped by RLIMIT_FSIZE)."""
+        _tools.check_tool_call(language, source, input_json)
+        lacking = _tools.missing_interpreters().get(language)
+        if lacking:
+            raise Unavailable(self.kind, f"no {_tools.INTERPRETERS[language]} for {language} "
+                              "tools", lacking)
+        argv = _tools.tool_argv(language, source, self.limits.memory_mb)
+        backstop = self.limits.backstop_seconds(SETUP_SECONDS)
+        with tempfile.TemporaryFile() as stdin, tempfile.TemporaryFile() as out, \
+                tempfile.TemporaryFile() as err:
+            stdin.write(input_json.encode())
+            stdin.seek(0)
+            proc = subprocess.Popen(argv, stdin=stdin, stdout=out, stderr=err,
+                                    env=_tools.TOOL_ENV, cwd="/", start_new_session=True,
+                                    preexec_fn=_tool_rlimits(self.limits, language))
+            try:
+                returncode = proc.wait(timeout=backstop)
+            except subprocess.TimeoutExpired:
+                raise LimitExceeded(self.kind, LIMIT_TIME, f"{backstop:g} s wall clock, the "
+                                    "backstop of its CPU-time cap") from None
+            finally:
+                with contextlib.suppress(ProcessLookupError):  # the tool and its children
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            sizes = [os.fstat(f.fileno()).st_size for f in (out, err)]
+            out.seek(0)
+            err.seek(max(0, sizes[1] - 65536))  # the error's own words come last
+            stdout = out.read().decode(errors="replace")
+            stderr = err.read().decode(errors="replace")
+            # A file at the cap is a cut-off output, however the tool took it (Python and
+            # node ignore SIGXFSZ: the write fails with EFBIG, node may even exit 0).
+            full = max(sizes) >= MAX_TOOL_OUTPUT_BYTES
+        if returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+            raise LimitExceeded(self.kind, LIMIT_CPU, f"RLIMIT_CPU of {self.limits.cpu_rlimit} s")
+        if returncode == -signal.SIGXFSZ or full:
+            raise LimitExceeded(self.kind, LIMIT_OUTPUT, f"more than {MAX_TOOL_OUTPUT_BYTES:,} "
+                                "bytes written (RLIMIT_FSIZE)")
+        # A plain process has no cgroup to ask: the interpreter's own words are the evidence.
+        if returncode != 0 and any(words in stderr.lower() for words in TOOL_OUT_OF_MEMORY):
+            raise LimitExceeded(self.kind, LIMIT_MEMORY, f"{self.limits.memory_mb:g} MB")
+        return _tools.tool_answer(self.kind, returncode, stdout, stderr)
+
+    def floor_call(self) -> None:
+        """/bin/true, spawned as every call spawns its guest (own group, rlimits, pipes)."""
+        done = _run_in_own_group(["/bin/true"], self.limits.backstop_seconds(SETUP_SECONDS),
+                                 _rlimits(self.limits))
+        if done.returncode != 0:
+            raise GuestError(self.kind, f"/bin/true exited with {done.returncode}")

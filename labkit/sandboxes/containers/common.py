@@ -201,15 +201,16 @@ class CallEvidence:
 
 
 def run_capped(command: list[str], timeout: float, cwd: Path | None = None,
-               limit: int = MAX_OUTPUT_BYTES) -> tuple[int, str, str]:
+               limit: int = MAX_OUTPUT_BYTES, stdin=None) -> tuple[int, str, str]:
     """Run a command, reading its stdout and stderr as they come, each up to `limit` bytes.
 
     Raises OutputOverflow past the cap and subprocess.TimeoutExpired past the timeout; the
     command is killed either way (the caller removes its container). A guest that floods
-    its output costs the host at most `limit` bytes per stream.
+    its output costs the host at most `limit` bytes per stream. `stdin`: a file to read
+    (a tool call's input), else nothing.
     """
-    proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, cwd=cwd)
+    proc = subprocess.Popen(command, stdin=subprocess.DEVNULL if stdin is None else stdin,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd)
     names = {proc.stdout.fileno(): "stdout", proc.stderr.fileno(): "stderr"}
     buffers = {fd: bytearray() for fd in names}
     deadline = time.monotonic() + timeout
@@ -278,13 +279,14 @@ class ContainerSandbox(Sandbox):
                                 memory_cap="the container's memory cgroup (memory + swap)",
                                 guest_languages=("sh",), scripts=True, pids_cap=True)
 
-    def _run(self, args: list[str]) -> ContainerRun:
+    def _run(self, args: list[str], **options) -> ContainerRun:
         raise NotImplementedError
 
-    def _judge(self, args: list[str]) -> ContainerRun:
-        """Run args in a fresh container; raise if a cap stopped it or the runtime failed."""
+    def _judge(self, args: list[str], **options) -> ContainerRun:
+        """Run args in a fresh container; raise if a cap stopped it or the runtime failed.
+        `options` go to `_run` (a tool call's own bundle folder and stdin)."""
         with CallEvidence.now() as evidence:
-            result = self._run(args)
+            result = self._run(args, **options)
             _check_limits_exit(self.kind, result, self.limits, evidence)
         if result.runtime_error:
             raise LabkitError(f"{self.kind} failed to run the container: "

@@ -9,16 +9,18 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections import OrderedDict
+from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
 import psutil
 
-from ...errors import LabkitError, LimitExceeded, Unavailable
+from ...errors import GuestError, LabkitError, LimitExceeded, Unavailable
 from ...measure import Memory
 from ...workload import STANDARD_N, check_n
-from .. import _owned
+from .. import _owned, _tools
 from ..base import Availability, Limits
 from . import bundle, cgroups
 from .common import (
@@ -49,8 +51,16 @@ def without_lines(text: str, drop: list[str]) -> str:
 
 
 class OciSandbox(ContainerSandbox):
-    """A low-level OCI runtime (runc, crun) on bundles labkit writes itself."""
+    """A low-level OCI runtime (runc, crun) on bundles labkit writes itself.
 
+    Tool calls (`run_tool`) run the host's node or python3 in a container whose root is a
+    second, tool-only variant: the host's /usr bind-mounted read-only (with the /lib, /lib64,
+    /bin links of a merged-/usr system), no /etc, /tmp in memory; same namespaces, seccomp,
+    cgroup caps and rlimits as the busybox containers of the standard workload. What the
+    tool can read: the host's /usr (the runtimes and libraries, read-only), nothing else.
+    """
+
+    capabilities = replace(ContainerSandbox.capabilities, tools=("javascript", "python"))
     binary: ClassVar[str]
     state_root: ClassVar[str]
     install: ClassVar[str]
@@ -71,6 +81,8 @@ class OciSandbox(ContainerSandbox):
         self._command: list[str] = []  # how to reach the runtime (set when opened)
         self._rootfs: bundle.RootFS | None = None
         self._runtime_log: Path | None = None
+        self._tool_rootfs: bundle.RootFS | None = None  # made at the first tool call
+        self._tool_bundles: OrderedDict[tuple, Path] = OrderedDict()
 
     # --- availability -------------------------------------------------------------
     @classmethod
@@ -147,6 +159,8 @@ class OciSandbox(ContainerSandbox):
             self._workdir = None
         self._bundles.clear()
         self._script_bundles.clear()
+        self._tool_bundles.clear()
+        self._tool_rootfs = None
 
     def list_containers(self) -> list[str]:
         """Names of every labkit container the runtime knows of right now (any owner)."""
@@ -206,10 +220,11 @@ class OciSandbox(ContainerSandbox):
         """The bundle folder to start container `cid` from (crun's names its cgroup)."""
         return folder
 
-    def _run(self, args: list[str]) -> ContainerRun:
-        """Create, start, wait for and delete one container running args."""
+    def _run(self, args: list[str], folder: Path | None = None, stdin=None) -> ContainerRun:
+        """Create, start, wait for and delete one container running args (from the bundle
+        in `folder` if given; `stdin`, a file, is the guest's standard input)."""
         cid = _owned.new_container_id()
-        bundle = self._for_container(self._bundle(args), cid)
+        bundle = self._for_container(folder or self._bundle(args), cid)
         timeout = self.limits.backstop_seconds(SETUP_SECONDS)
         # The runtime's own errors go to this log, apart from the guest's stderr, so a
         # guest cannot pass its words off as the runtime's.
@@ -222,7 +237,7 @@ class OciSandbox(ContainerSandbox):
                    "run", "--pid-file", str(pid_file), "--bundle", str(bundle), cid]
         self._running = cid
         try:
-            returncode, out, err = run_capped(command, timeout)
+            returncode, out, err = run_capped(command, timeout, stdin=stdin)
         except subprocess.TimeoutExpired:
             self._delete(cid)
             raise LimitExceeded(self.kind, "time", f"{timeout:g} s wall clock") from None
@@ -262,6 +277,49 @@ class OciSandbox(ContainerSandbox):
                 if entry.get("level") in ("error", "fatal", "panic"):
                     errors.append(str(entry.get("msg", "")).strip())
         return [e for e in errors if e]
+
+    # --- tool calls and the floor ------------------------------------------------------
+    def _tool_bundle(self, argv: list[str]) -> Path:
+        """A bundle running argv on the tool root (host /usr read-only), kept for the last
+        MAX_SCRIPT_BUNDLES programs."""
+        key = tuple(argv)
+        if key in self._tool_bundles:
+            self._tool_bundles.move_to_end(key)
+            return self._tool_bundles[key]
+        if self._tool_rootfs is None:
+            self._tool_rootfs = bundle.build_rootfs(self._workdir / "rootfs-tools",
+                                                    use_host=True)
+        config = bundle.container_config(self._tool_rootfs, argv, self.limits)
+        config["process"]["env"] = [f"{k}={v}" for k, v in _tools.TOOL_ENV.items()]
+        folder = self._workdir / f"bundle-{next(self._bundle_numbers)}"
+        self._tool_bundles[key] = bundle.write_bundle(folder, config)
+        if len(self._tool_bundles) > MAX_SCRIPT_BUNDLES:
+            _, oldest = self._tool_bundles.popitem(last=False)
+            shutil.rmtree(oldest, ignore_errors=True)
+        return self._tool_bundles[key]
+
+    def _run_tool(self, language: str, source: str, input_json: str) -> str:
+        """node or python3 from the host's /usr in a fresh container; input on stdin."""
+        _tools.check_tool_call(language, source, input_json)
+        lacking = _tools.missing_interpreters().get(language)
+        if lacking:
+            raise Unavailable(self.kind, f"no {_tools.INTERPRETERS[language]} on this host "
+                              f"to run {language} tools in a container", lacking)
+        # No heap flag: the container's memory cgroup is node's cap, as it is python's.
+        argv = _tools.tool_argv(language, source)
+        folder = self._tool_bundle(argv)
+        with tempfile.TemporaryFile(dir=self._workdir) as stdin:
+            stdin.write(input_json.encode())
+            stdin.seek(0)
+            result = self._judge(argv, folder=folder, stdin=stdin)
+        return _tools.tool_answer(self.kind, result.returncode, result.stdout, result.stderr)
+
+    def floor_call(self) -> None:
+        """`<runtime> --version` through the command line every call uses (crun's enters
+        its namespace first) and the same capped reader: the path without a container."""
+        returncode, out, err = run_capped([*self._command, "--version"], SETUP_SECONDS)
+        if returncode != 0:
+            raise GuestError(self.kind, f"{self.binary} --version failed: {err.strip()[:200]}")
 
     # --- many at once -------------------------------------------------------------
     @contextlib.contextmanager

@@ -7,6 +7,8 @@ and what the host hands it: `cold_call` and `call_export` grant no imports at al
 `run_wasi` grants WASI with no pre-opened directories and no sockets, so no host files and
 no network. WASI's one blocking call, `poll_oneoff` (sleep), is labkit's own: it sleeps at
 most until the call's time cap, in short steps so Ctrl-C still works, then stops the guest.
+`run_tool("python", ...)` runs CPython compiled to WASI (`_python.py`) the same way: a fresh
+Store and instance per call, the input on its stdin, no files, no network.
 
 Caps, all set per Store: time by epoch interruption (a ticker thread advances the
 engine's epoch; a guest past its deadline traps: `Limits.cpu_seconds` is enforced as
@@ -33,7 +35,9 @@ import ctypes
 import errno
 import gc
 import math
+import os
 import struct
+import tempfile
 import threading
 import time
 import weakref
@@ -46,9 +50,10 @@ import wasmtime
 
 from ...errors import LIMIT_TIME, GuestError, LabkitError, LimitExceeded
 from ...measure import Memory, check_count, processes_memory
-from ...workload import STANDARD_N, check_n
+from ...workload import STANDARD_N, check_n, tool_program
+from .. import _tools
 from ..base import Availability, Capabilities, Limits, Sandbox
-from . import _capi, _room
+from . import _capi, _python, _room
 from ._room import (
     MEMORY_GUARD,
     MEMORY_RESERVATION,
@@ -108,6 +113,9 @@ class WasiRun:
     stdout: str
     stderr: str
     exit_code: int
+    # The guest's linear memory when it ended (0 if it never started): evidence, unlike its
+    # words, of whether a MemoryError met the Store's memory cap.
+    memory_bytes: int = 0
 
 
 class _Export:
@@ -314,7 +322,7 @@ class WasmSandbox(Sandbox):
     kind = KIND
     capabilities = Capabilities(family="isolate", cpu_cap="wall-clock",
                                 memory_cap="linear memory per isolate (Store limits)",
-                                guest_languages=("wat",), exports=True)
+                                guest_languages=("wat",), exports=True, tools=("python",))
     live_counts = {"quick": 1000, "full": 10_000}
 
     def __init__(self, limits: Limits | None = None, fast_path: bool = True):
@@ -333,6 +341,8 @@ class WasmSandbox(Sandbox):
         self._fib: _Export | None = None
         self._fib_module: wasmtime.Module | None = None
         self._wasi_deadline = 0.0  # when the running WASI guest's time is up (monotonic)
+        self._python: wasmtime.Module | None = None  # CPython-WASI, loaded at the first tool
+        self.python_compiled_now = False  # whether that load had to compile it (tens of s)
 
     # --- availability -------------------------------------------------------------
     @classmethod
@@ -343,7 +353,8 @@ class WasmSandbox(Sandbox):
         return Availability(cls.kind, True, note, "")
 
     def versions(self) -> dict:
-        return {"wasmtime": metadata.version("wasmtime"), "wasm calls": self.calls_via}
+        return {"wasmtime": metadata.version("wasmtime"), "wasm calls": self.calls_via,
+                **_python.versions()}
 
     @property
     def calls_via(self) -> str:
@@ -385,6 +396,7 @@ class WasmSandbox(Sandbox):
             self._ticker = None
         self._modules.clear()
         self._wasi_linker = None
+        self._python = None
         self._calls = None
         self._engine = None
 
@@ -514,14 +526,20 @@ class WasmSandbox(Sandbox):
         """
         if isinstance(argv, str) or not all(isinstance(a, str) for a in argv):
             raise TypeError("argv must be a list of strings")
-        compiled = self._compile(source)
+        return self._start_wasi(self._compile(source).module, ["guest", *argv])
+
+    def _start_wasi(self, module: wasmtime.Module, argv: list[str],
+                    stdin_path: str | None = None) -> WasiRun:
+        """`_start` of a WASI module in a fresh Store: argv as given, stdin from a file."""
         if self._wasi_linker is None:
             self._wasi_linker = self._make_wasi_linker()
         global _wasi_used
         _wasi_used = True
         out, err = _CappedOutput(), _CappedOutput()
         wasi = wasmtime.WasiConfig()
-        wasi.argv = ["guest", *argv]
+        wasi.argv = argv
+        if stdin_path is not None:
+            wasi.stdin_file = stdin_path
         wasi.stdout_custom = out
         wasi.stderr_custom = err
         store = wasmtime.Store(self._engine)
@@ -530,10 +548,10 @@ class WasmSandbox(Sandbox):
                              MAX_TABLES, MAX_MEMORIES)
             store.set_epoch_deadline(self._deadline_ticks)
             store.set_wasi(wasi)
-            exit_code = 0
+            exit_code, instance = 0, None
             self._wasi_deadline = time.monotonic() + self.limits.cpu_seconds
             try:
-                instance = self._wasi_linker.instantiate(store, compiled.module)
+                instance = self._wasi_linker.instantiate(store, module)
                 start = instance.exports(store).get("_start")
                 if not isinstance(start, wasmtime.Func):
                     raise GuestError(KIND, "a WASI program must export a function `_start`")
@@ -545,13 +563,50 @@ class WasmSandbox(Sandbox):
                                     "WASI sleep (poll_oneoff) would have passed it") from None
             except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
                 raise self.translate(exc) from None
+            memory = instance.exports(store).get("memory") if instance is not None else None
+            size = memory.data_len(store) if isinstance(memory, wasmtime.Memory) else 0
         finally:
             store.close()
         for name, stream in (("stdout", out), ("stderr", err)):
             if stream.overflowed:
                 raise LimitExceeded(KIND, "output", f"more than {MAX_OUTPUT_BYTES:,} bytes "
                                                     f"written to {name}")
-        return WasiRun(out.text(), err.text(), exit_code)
+        return WasiRun(out.text(), err.text(), exit_code, size)
+
+    # --- tool calls and the floor --------------------------------------------------------
+    def _engine_settings(self) -> str:
+        """What a compiled module depends on besides wasmtime's version (its cache key)."""
+        return (f"simd=0 epoch=1 stack={MAX_WASM_STACK} reservation={MEMORY_RESERVATION} "
+                f"guard={MEMORY_GUARD} growth={RESERVATION_FOR_GROWTH}")
+
+    def _run_tool(self, language: str, source: str, input_json: str) -> str:
+        """A Python tool in CPython-on-WASI: a fresh Store and instance, the input on stdin.
+        The first call of a sandbox loads the interpreter (compiling it once per machine)."""
+        _tools.check_tool_call(language, source, input_json)
+        if self._python is None:
+            self._python, self.python_compiled_now = _python.load_module(
+                self._engine, self._engine_settings())
+        argv = ["python", "-I", "-S", "-c", tool_program(language, source)]
+        fd, stdin_path = tempfile.mkstemp(prefix="labkit-tool-", suffix=".json")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(input_json.encode())
+            run = self._start_wasi(self._python, argv, stdin_path)
+        finally:
+            os.unlink(stdin_path)
+        # CPython turns a memory.grow the Store refused into MemoryError: a cap only if the
+        # memory really stood near it (a tool can raise MemoryError by itself).
+        said = run.stderr.strip().splitlines()[-1:] == ["MemoryError"]
+        if run.exit_code != 0 and said and run.memory_bytes >= 0.5 * self._memory_bytes:
+            raise LimitExceeded(KIND, "memory", f"{self.limits.memory_mb:g} MiB of linear "
+                                f"memory; CPython's allocation was refused at "
+                                f"{run.memory_bytes / 2**20:.0f} MiB")
+        return _tools.tool_answer(KIND, run.exit_code, run.stdout, run.stderr)
+
+    def floor_call(self) -> None:
+        """An empty call from Python into wasmtime (the engine's epoch tick, through the same
+        ctypes bindings): the in-process path with no Store, no instance, no guest."""
+        self._engine.increment_epoch()
 
     def _make_wasi_linker(self) -> wasmtime.Linker:
         """WASI, with poll_oneoff replaced by a sleep bounded by the call's time cap."""

@@ -1,0 +1,85 @@
+"""How the process-style kinds start a tool call: the host's own interpreters, started clean.
+
+The plain process and the containers run the same command line: node or python3 from the
+host's /usr (containers bind-mount it read-only), the tool's program on the command line
+(`workload.tool_program`: the agent's source plus a wrapper reading stdin), the input on
+stdin, a JSON answer on stdout. One place, so every process-style kind runs the tool alike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ..errors import GuestError
+from ..workload import TOOL_LANGUAGES, tool_program
+
+# The system's interpreters (not a version manager's shim on PATH): the same paths inside a
+# container that sees the host's /usr.
+INTERPRETERS = {"javascript": "/usr/bin/node", "python": "/usr/bin/python3"}
+APT_PACKAGES = {"javascript": "nodejs", "python": "python3"}
+# The whole environment a tool sees: no proxy, no CA or NODE_OPTIONS settings of the host.
+TOOL_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp"}
+# Linux refuses a single command-line argument over 128 KiB; the program travels as one.
+MAX_PROGRAM_BYTES = 128 * 2**10 - 1
+# The input a tool call accepts (the standard one is ~37 KB).
+MAX_INPUT_BYTES = 8 * 2**20
+# V8 reserves address space up front (code range, heap cage): node does not start under an
+# address-space cap below about 700 MB (measured: 640 MB fails, 768 MB works). Where the cap
+# is RLIMIT_AS, node gets this much on top of Limits.memory_mb, and its JavaScript heap is
+# capped at memory_mb by --max-old-space-size instead.
+NODE_RESERVED_MB = 1024
+
+
+def check_tool_call(language: str, source: str, input_json: str) -> None:
+    """Refuse a tool call that cannot travel, naming the problem."""
+    if not isinstance(source, str) or not source.strip():
+        raise ValueError("the tool's source must be a non-empty string")
+    if not isinstance(input_json, str):
+        raise TypeError(f"input_json must be JSON text (str), got {type(input_json).__name__}")
+    if len(input_json.encode()) > MAX_INPUT_BYTES:
+        raise ValueError(f"input_json is over {MAX_INPUT_BYTES:,} bytes")
+    if "\0" in source:
+        raise ValueError("the tool's source must not contain NUL characters")
+
+
+def tool_argv(language: str, source: str, heap_mb: float | None = None) -> list[str]:
+    """The command line that runs `source` in `language` (its program as one argument);
+    `heap_mb` caps node's JavaScript heap where no cgroup caps its memory (a process)."""
+    if language not in TOOL_LANGUAGES:
+        raise ValueError(f"no interpreter for {language!r}; valid ones are: "
+                         f"{', '.join(TOOL_LANGUAGES)}")
+    program = tool_program(language, source)
+    size = len(program.encode())
+    if size > MAX_PROGRAM_BYTES:
+        raise ValueError(f"the tool's program is {size:,} bytes; one command-line argument "
+                         f"holds at most {MAX_PROGRAM_BYTES:,}")
+    if language == "javascript":
+        heap = [f"--max-old-space-size={max(8, int(heap_mb))}"] if heap_mb else []
+        return [INTERPRETERS[language], *heap, "-e", program]
+    # -I: ignore PYTHON* variables and the user's site folder; -S: no site module at all.
+    return [INTERPRETERS[language], "-I", "-S", "-c", program]
+
+
+def missing_interpreters() -> dict[str, str]:
+    """Languages whose interpreter this host lacks, with the apt command that adds it."""
+    return {language: f"sudo apt-get install {APT_PACKAGES[language]}"
+            for language, path in INTERPRETERS.items() if not os.access(path, os.X_OK)}
+
+
+def tool_answer(kind: str, returncode: int, stdout: str, stderr: str) -> str:
+    """The JSON text a tool printed, or GuestError with its last words (after the caller has
+    turned the ways a cap stops a guest into LimitExceeded)."""
+    if returncode != 0:
+        # The error's own line: Python's is the traceback's last unindented one, node's
+        # the stack's first (the rest are indented "at ..." frames).
+        lines = [line for line in stderr.splitlines() if line.strip()]
+        said = [line for line in lines if not line[:1].isspace()
+                and not line.startswith("Traceback")]
+        detail = (said[-1] if said else lines[-1] if lines else "no message")[:300]
+        raise GuestError(kind, f"the tool failed (exit {returncode}): {detail}")
+    try:
+        json.loads(stdout)
+    except ValueError:
+        raise GuestError(kind, f"the tool's output is not JSON: {stdout[:80]!r}") from None
+    return stdout
