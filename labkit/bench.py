@@ -89,13 +89,13 @@ def bench_kind(kind: str, calls: int | None, warmup: int = DEFAULT_WARMUP, live:
     machine = machine if machine is not None else machine_info()
     found = availability(kind, trial=False)
     if not found.available:
-        return results.unavailable(kind, found.reason, found.fix, machine)
+        return results.unavailable(kind, found.reason, found.fix, machine, workload)
     capabilities = sandbox_class(kind).capabilities
     if not can_host(capabilities, workload):
         hosts = ", ".join(capabilities.tools) or "none"
         return results.unavailable(
             kind, f"{kind} cannot host the {workload} workload (the tool languages it hosts: "
-            f"{hosts})", "choose --workload fib, or a kind that hosts it", machine)
+            f"{hosts})", "choose --workload fib, or a kind that hosts it", machine, workload)
     trial_passed = False
     try:
         with open_sandbox(kind) as box:
@@ -112,14 +112,14 @@ def bench_kind(kind: str, calls: int | None, warmup: int = DEFAULT_WARMUP, live:
             per_instance = box.memory_per_instance(held)
             versions = box.versions()
             extras = box.extra_figures(calls)  # figures only some kinds have: a warm call
-            extras = {**extras, "workload": workload, "floor_ms": floor_ms}
+            extras = {**extras, "floor_ms": floor_ms}
             if workload != "fib":  # what memory_per_instance held: say so beside the figure
                 extras["mem_of"] = "idle instances of the kind (hold), not the tool's runtime"
     except Exception as exc:
         if trial_passed and not isinstance(exc, LabkitError):
             raise  # a bug mid-run is a bug, not a machine's state
         why = "the run failed" if trial_passed else "a trial run failed"
-        return results.unavailable(kind, f"{why}: {exc}", found.fix, machine)
+        return results.unavailable(kind, f"{why}: {exc}", found.fix, machine, workload)
     stats = timing.stats
     warnings = []
     spread = stats.spread_warning()
@@ -132,7 +132,7 @@ def bench_kind(kind: str, calls: int | None, warmup: int = DEFAULT_WARMUP, live:
     return KindResult(
         kind, True, calls=calls, start_ms_p50=stats.median_ms, start_ms_p99=stats.p99_ms,
         per_second=stats.per_second, mem_mb_per_instance=per_instance / 1e6,
-        live_instances=held, versions=versions, extras=extras,
+        live_instances=held, versions=versions, extras=extras, workload=workload,
         samples_ms=[round(x, 4) for x in timing.ms.tolist()], machine=machine,
         warnings=warnings)
 

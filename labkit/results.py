@@ -143,6 +143,7 @@ class KindResult(Mapping):
     baseline: str | None = None  # the kind the ratios divide by, from the same run
     ratios: Mapping = field(default_factory=dict)  # figure -> multiple of the baseline's
     missing_here: str = ""  # why this kind could not run here, when a recording stands in
+    workload: str = "fib"  # what ran: "fib", or a tool call ("tool-js", "tool-py")
 
     def __post_init__(self):
         for name in ("versions", "extras", "machine", "ratios"):
@@ -186,12 +187,12 @@ class KindResult(Mapping):
     def _row(self) -> Mapping:
         if not self.available:
             row = {"kind": self.kind, "available": False, "reason": self.reason,
-                   "fix": self.fix, "recorded": self.recorded}
+                   "fix": self.fix, "recorded": self.recorded, "workload": self.workload}
         else:
             row = {"kind": self.kind, "available": True, "n": self.calls,
                    **{key: getattr(self, key) for key in FIGURES},
                    "live_instances": self.live_instances, "recorded": self.recorded,
-                   "versions": self.versions, **self.extras}
+                   "workload": self.workload, "versions": self.versions, **self.extras}
             if self.samples_ms:
                 row["samples_ms"] = self.samples_ms
         if self.warnings:
@@ -231,7 +232,8 @@ class KindResult(Mapping):
             warnings.append(ResultWarning(WIDE_SPREAD, row["warning"]))
         common = {"kind": row["kind"], "machine": row.get("machine") or {},
                   "warnings": warnings, "source": source,
-                  "missing_here": row.get("missing_here", "")}
+                  "missing_here": row.get("missing_here", ""),
+                  "workload": row.get("workload", "fib")}
         if row.get("available", True) is False:
             return cls(available=False, reason=row.get("reason", ""), fix=row.get("fix", ""),
                        **common)
@@ -249,13 +251,13 @@ class KindResult(Mapping):
 
 _ROW_KEYS = {"kind", "available", "reason", "fix", "n", *FIGURES, "live_instances",
              "recorded", "versions", "samples_ms", "warning", "warnings", "machine", "source",
-             "missing_here"}
+             "missing_here", "workload"}
 
 
-def unavailable(kind: str, reason: str, fix: str = "", machine: Mapping | None = None
-                ) -> KindResult:
+def unavailable(kind: str, reason: str, fix: str = "", machine: Mapping | None = None,
+                workload: str = "fib") -> KindResult:
     """The result of a kind that could not run: reported with its reason and fix."""
-    return KindResult(kind, False, reason, fix, machine=machine or {})
+    return KindResult(kind, False, reason, fix, machine=machine or {}, workload=workload)
 
 
 def with_ratios(results: Iterable[KindResult], baseline: str = "wasm") -> tuple:

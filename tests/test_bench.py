@@ -86,7 +86,8 @@ def test_extra_figures_are_extra_keys(monkeypatch):
                         lambda self, calls: {"warm_ms_p50": float(calls)})
     (result,) = bench.run_bench(["process"], calls=2, warmup=0, live=2, show_progress=False)
     assert result["warm_ms_p50"] == 2.0
-    assert set(result.extras) == {"warm_ms_p50", "workload", "floor_ms"}
+    assert set(result.extras) == {"warm_ms_p50", "floor_ms"}
+    assert result["workload"] == "fib" and result.workload == "fib"
 
 
 @pytest.mark.parametrize("kwargs, message", [
