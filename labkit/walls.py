@@ -30,6 +30,7 @@ moment the registry lists them.
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import platform
@@ -52,8 +53,8 @@ import psutil
 from . import paths
 from .errors import LabkitError, LimitExceeded
 from .measure import machine_info
-from .sandboxes import availability, open_sandbox, parse_kinds, sandbox_class
-from .sandboxes.base import Limits, Sandbox
+from .sandboxes import _owned, availability, open_sandbox, parse_kinds, sandbox_class
+from .sandboxes.base import FAMILIES, Limits, Sandbox
 
 ALLOWED, BLOCKED, NOT_APPLICABLE, NOT_PROBED = "allowed", "blocked", "not applicable", "not probed"
 VERDICTS = (BLOCKED, ALLOWED, NOT_APPLICABLE, NOT_PROBED)
@@ -144,7 +145,8 @@ class HostBait:
 
     def __init__(self):
         self.token = "labkit-walls-" + secrets.token_hex(8)
-        self.folder = Path(tempfile.mkdtemp(prefix="labkit-walls-"))
+        # Named after this process, so the leak check (and a reader) can tell whose it is.
+        self.folder = Path(tempfile.mkdtemp(prefix=f"{_owned.PREFIX}{_owned.owner_tag()}-walls-"))
         os.chmod(self.folder, 0o777)  # so a guest running as another user could write here
         self.secret = self.folder / "secret.txt"
         self.secret.write_text(self.token + "\n")
@@ -328,8 +330,10 @@ def _wasi_probes(bait: HostBait) -> dict[str, tuple[str, str]]:
 # door a Node.js program would use and reports what stopped it.
 _JS_PROBES = r"""
 async function attempt(what, work) {
-  try { return what + ": " + String(await work()); }
-  catch (e) { return what + ": " + (e && e.name ? e.name + ": " : "") + (e && e.message || e); }
+  try { return what + " -> " + String(await work()); }
+  catch (e) {
+    return what + " refused: " + (e && e.name ? e.name + ": " : "") + (e && e.message || e);
+  }
 }
 const fsRead = (p) => import("node:fs").then((fs) => fs.readFileSync(p, "utf8"));
 export async function hostFile(path) {
@@ -519,14 +523,10 @@ def _run_js(box, probe: str, bait: HostBait) -> tuple[str, str]:
         return (ALLOWED if bait.cmdline.split()[0] in said else BLOCKED), _short(said)
     if probe == "host kernel":
         return (ALLOWED if bait.kernel in said else BLOCKED), _short(said)
-    if probe == "user namespace":
-        return (ALLOWED if "userns created" in said else BLOCKED), _short(said)
-    if probe == "kernel module":
-        return (ALLOWED if "exit " in said and "exit 1" not in said else BLOCKED), _short(said)
-    if probe == "host devices":
-        return (BLOCKED if ": Error" in said or "Error:" in said or "undefined" in said
-                else ALLOWED), _short(said)
-    return (BLOCKED if said.count("undefined") == 3 else ALLOWED), _short(said)
+    if probe in ("user namespace", "kernel module", "host devices"):
+        # Nothing the host can check: the door itself (a module, a device) was refused.
+        return (BLOCKED if " refused: " in said else ALLOWED), _short(said)
+    return (BLOCKED if said.count("-> undefined") == 3 else ALLOWED), _short(said)
 
 
 def run_probe(box: Sandbox | None, kind: str, how: str, probe: str, bait: HostBait,
@@ -602,6 +602,22 @@ def probe_table(kinds: Iterable[str] | str | None = None) -> list[dict]:
     return rows
 
 
+WALLS_CSV = paths.DATA_DIR / "walls.csv"
+WALLS_COLUMNS = ("family", "shares", "escape_class", "source", "url", "year", "quote")
+
+
+def escape_classes(family: str | None = None) -> list[dict]:
+    """data/walls.csv: what each family shares with the host and its known escape classes,
+    each row with its source, URL, year and quote (one family's rows if given)."""
+    with open(WALLS_CSV, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if family is not None:
+        if family not in FAMILIES:
+            raise ValueError(f"unknown family {family!r}; valid ones are: {', '.join(FAMILIES)}")
+        rows = [row for row in rows if row["family"] == family]
+    return rows
+
+
 def reach(rows: Iterable[dict]) -> dict[str, int]:
     """Allowed probes per kind: how much of the host a guest of that kind reached."""
     counts: dict[str, int] = {}
@@ -643,4 +659,5 @@ def load(path: str | Path | None = None) -> dict:
 
 __all__ = ["ALLOWED", "BLOCKED", "NOT_APPLICABLE", "NOT_PROBED", "PROBES",
            "PROBE_NAMES", "VERDICTS", "HostBait", "Probe", "ProbeResult", "door",
-           "host_facts", "load", "probe_kind", "probe_table", "reach", "record", "run_probe"]
+           "escape_classes", "host_facts", "load", "probe_kind", "probe_table", "reach",
+           "record", "run_probe"]
