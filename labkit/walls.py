@@ -627,8 +627,10 @@ def reach(rows: Iterable[dict]) -> dict[str, int]:
     return counts
 
 
-def record(path: str | Path | None = None, kinds: Iterable[str] | None = None) -> Path:
-    """Run the battery in every kind and save it with this machine's facts.
+def record(path: str | Path | None = None, kinds: Iterable[str] | None = None,
+           extra: dict | None = None) -> Path:
+    """Run the battery in every kind and save it with this machine's facts (and `extra`,
+    e.g. a notebook's cost measurements of the same run).
 
     Default path: data/recorded/walls-<date>.json.
     """
@@ -638,7 +640,8 @@ def record(path: str | Path | None = None, kinds: Iterable[str] | None = None) -
     payload = {"format": 1, "recorded": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                "machine": machine_info(), "host": host_facts(),
                "probes": [asdict(probe) for probe in PROBES], "rows": rows,
-               "command": "python -c 'from labkit import walls; walls.record()'"}
+               "command": "python -c 'from labkit import walls; walls.record()'",
+               **(extra or {})}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=1) + "\n")
     return path
