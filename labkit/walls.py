@@ -239,6 +239,9 @@ run() { if command -v "$1" >/dev/null 2>&1; then "$@";
   elif command -v busybox >/dev/null 2>&1; then busybox "$@";
   else echo "no $1 in this guest"; return 127; fi; }
 """
+# Which kernel answered: a namespace, a module or a device of the guest's OWN kernel (gVisor's
+# Sentry, a micro-VM's kernel) is not the host's, so reaching it is not reaching the host.
+_KERNEL_LINE = 'echo "uname -r: $(run uname -r 2>&1)"'
 SHELL_PROBES = {
     "host file": 'run cat "$1" 2>&1; echo "exit $?"',
     "write outside": '( echo "$2" > "$1" ) 2>&1; echo "exit $?"',
@@ -249,19 +252,21 @@ SHELL_PROBES = {
         'echo "processes visible: $n"; '
         'if [ -r "/proc/$1/cmdline" ]; then echo "pid $1: $(run tr "\\000" " " '
         '< /proc/$1/cmdline)"; else echo "pid $1: not visible"; fi'),
-    "host kernel": 'echo "uname -r: $(run uname -r 2>&1)"',
-    "user namespace": 'run unshare -U true 2>&1 && echo "userns created"; echo "exit $?"',
+    "host kernel": _KERNEL_LINE,
+    "user namespace": 'run unshare -U true 2>&1 && echo "userns created"; echo "exit $?"; '
+                      + _KERNEL_LINE,
     # /bin/sh is an ELF program, not a module: a kernel that accepts the request rejects the
     # image ("invalid module format"), so nothing can ever load; a refused request is EPERM.
     "kernel module": ('for bin in /bin/busybox /usr/bin/busybox /bin/sh; do '
-                      '[ -f "$bin" ] && break; done; run insmod "$bin" 2>&1; echo "exit $?"'),
+                      '[ -f "$bin" ] && break; done; run insmod "$bin" 2>&1; echo "exit $?"; '
+                      + _KERNEL_LINE),
     "host devices": (
         f'for d in {" ".join(HOST_DEVICES)}; do [ -e "$d" ] || continue; '
         'if ( : < "$d" ) 2>/dev/null; then echo "opened $d"; else echo "refused $d"; fi; '
-        'done; echo "devices in /dev: $(ls /dev 2>/dev/null | wc -l)"'),
+        'done; echo "devices in /dev: $(ls /dev 2>/dev/null | wc -l)"; ' + _KERNEL_LINE),
     "raw syscalls": (
         'grep -E "^(Seccomp|TracerPid):" /proc/self/status 2>&1 || '
-        'echo "no /proc/self/status"; echo "uname -r: $(run uname -r 2>&1)"'),
+        'echo "no /proc/self/status"; ' + _KERNEL_LINE),
 }
 
 
@@ -474,6 +479,16 @@ def _judge_shell(probe: str, out: str, bait: HostBait, facts: dict) -> tuple[str
         return (ALLOWED if unfiltered and same else BLOCKED), f"{said}; host: {bait.kernel}"
     if "no " in out and "in this guest" in out:
         return NOT_PROBED, said
+    verdict, evidence = _judge_kernel_door(probe, out, said, facts)
+    guest = re.search(r"uname -r: (\S+)", out)
+    if verdict == ALLOWED and guest and guest.group(1) != bait.kernel:
+        return BLOCKED, _short(f"{evidence}; reached the guest's own kernel "
+                               f"({guest.group(1)}), not the host's ({bait.kernel})")
+    return verdict, evidence
+
+
+def _judge_kernel_door(probe: str, out: str, said: str, facts: dict) -> tuple[str, str]:
+    """A door into a kernel (user namespaces, modules, devices), judged from the output."""
     if probe == "user namespace":
         if facts["user_namespaces"] == 0:
             return NOT_APPLICABLE, f"{said}; host: user.max_user_namespaces is 0"

@@ -97,6 +97,13 @@ def test_the_host_judges_not_the_guest():
         assert walls._judge_shell("host file", "exit 0", bait, facts)[0] == BLOCKED
         assert walls._judge_shell("host file", bait.token, bait, facts)[0] == ALLOWED
         assert walls._judge_shell("host kernel", "uname -r: 4.4.0", bait, facts)[0] == BLOCKED
+        # A namespace made by the guest's own kernel (gVisor's says 4.4.0) is not the host's.
+        facts = {**facts, "user_namespaces": 1000}
+        inside = walls._judge_shell("user namespace", "userns created\nuname -r: 4.4.0", bait,
+                                    facts)
+        assert inside[0] == BLOCKED and "guest's own kernel" in inside[1]
+        same = f"userns created\nuname -r: {bait.kernel}"
+        assert walls._judge_shell("user namespace", same, bait, facts)[0] == ALLOWED
 
 
 def test_the_bait_is_gone_after_the_battery():
