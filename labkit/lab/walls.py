@@ -37,7 +37,7 @@ MIN_CALLS = 5
 BUDGET_SECONDS = 3.0
 # Live instances held to measure memory per instance, at most (a kind's quick count if
 # smaller): enough to spread the shared pages, few enough for a minute's notebook.
-MAX_LIVE = 50
+MAX_LIVE = 20
 VERDICT_MARKS = {walls.ALLOWED: "ALLOWED", walls.BLOCKED: "blocked",
                  walls.NOT_APPLICABLE: "n/a", walls.NOT_PROBED: "-"}
 
