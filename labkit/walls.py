@@ -609,7 +609,7 @@ def probe_table(kinds: Iterable[str] | str | None = None) -> list[dict]:
         for kind in names:
             try:
                 results = probe_kind(kind, bait)
-            except LabkitError as exc:
+            except (LabkitError, OSError) as exc:  # a runtime that fails to open here
                 results = [ProbeResult(kind, name, NOT_PROBED,
                                        _short(f"could not open: {exc}"), "none")
                            for name in PROBE_NAMES]

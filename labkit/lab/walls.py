@@ -178,7 +178,9 @@ def probe_text_table(rows: Sequence[Mapping]) -> str:
                         for kind in kinds_seen)
         lines.append(f"{probe:<{width}}  {marks}")
     reach = walls.reach(rows)
-    lines.append(f"{'reached':<{width}}  " + "".join(f"{reach[k]:>9}" for k in kinds_seen))
+    probed = {row["kind"] for row in rows if row["verdict"] != walls.NOT_PROBED}
+    lines.append(f"{'reached':<{width}}  " + "".join(
+        f"{reach[k] if k in probed else '-':>9}" for k in kinds_seen))
     return "\n".join(lines)
 
 
