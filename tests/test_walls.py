@@ -186,3 +186,57 @@ def test_not_applicable_is_for_what_the_host_itself_lacks():
                                   facts)[0] == BLOCKED
         assert walls._judge_shell("kernel module", "insmod: invalid module format", bait,
                                   facts)[0] == ALLOWED
+
+
+# --- notebook 04b's helpers (labkit.lab.walls) ---------------------------------------------
+
+
+def row(kind, probe, verdict):
+    return {"kind": kind, "probe": probe, "verdict": verdict, "evidence": "e", "via": "x"}
+
+
+def test_the_text_table_marks_each_verdict_and_says_who_was_not_probed():
+    from labkit.lab import walls as lab
+    rows = [row("a", p, walls.ALLOWED if p == "host kernel" else walls.BLOCKED)
+            for p in PROBE_NAMES] + [row("b", p, NOT_PROBED) for p in PROBE_NAMES]
+    rows[PROBE_NAMES.index("kernel module")]["verdict"] = NOT_APPLICABLE
+    lines = lab.probe_text_table(rows).splitlines()
+    assert lines[0].split() == ["a", "b"]
+    table = {line[:15].strip(): line[15:].split() for line in lines[1:]}
+    assert table["host kernel"] == ["ALLOWED", "-"]
+    assert table["kernel module"] == ["n/a", "-"]
+    assert table["host file"] == ["blocked", "-"]
+    assert table["reached"] == ["1", "-"]
+
+
+def test_the_chart_puts_each_kind_at_its_reach_and_labels_emulated_boots():
+    from labkit.lab import walls as lab
+    rows = [row("fast", p, BLOCKED) for p in PROBE_NAMES] + \
+        [row("vm", p, ALLOWED if p == "host file" else BLOCKED) for p in PROBE_NAMES]
+    costs = [{"kind": "fast", "family": "isolate", "start_ms_p50": 0.01,
+              "mem_mb_per_instance": 0.005, "accelerator": ""},
+             {"kind": "vm", "family": "micro-VM", "start_ms_p50": 1700.0,
+              "mem_mb_per_instance": 157.0, "accelerator": "tcg"}]
+    fig = lab.cost_and_reach_figure(costs, rows)
+    start = {trace.name: trace for trace in fig.data if trace.xaxis == "x"}
+    assert list(start["isolate"].x) == [0] and list(start["micro-VM"].x) == [1]
+    assert list(start["micro-VM"].y) == [1700.0]
+    assert "emulated" in start["micro-VM"].text[0] and "emulated" not in start["isolate"].text[0]
+
+
+def test_virtualisation_is_read_from_this_machine():
+    from labkit.lab import walls as lab
+    here = lab.virtualisation_here()
+    cpuinfo = open("/proc/cpuinfo").read()
+    assert ("vmx" in here["cpu_flags"]) == (" vmx" in cpuinfo)
+    assert here["kvm_device"] == __import__("os").path.exists("/dev/kvm")
+    assert here["hardware"] == bool(here["cpu_flags"] and here["kvm_device"])
+
+
+def test_a_cost_row_is_measured_through_the_protocol():
+    needs("wasm")
+    from labkit.lab import walls as lab
+    cost = lab.cost_of("wasm", calls=5)
+    assert cost["family"] == "isolate" and cost["calls"] >= 5
+    assert 0 < cost["start_ms_p50"] <= cost["start_ms_p99"] < 1_000
+    assert 0 <= cost["mem_mb_per_instance"] < 10 and cost["versions"]["wasmtime"]
