@@ -12,55 +12,39 @@ numbers panel; the browser's redraw comes on top.
 from __future__ import annotations
 
 import argparse
-import time
+import sys
 
 import numpy as np
+from report import Target, judge, stats_line
 
 from labkit import scaling
 from labkit.lab import restaurant_vs_chef, scaling_math
+from labkit.measure import Stats, time_calls
 
 
-def _timings(fn, repeats: int) -> np.ndarray:
-    fn()  # warm-up: imports, caches, first allocation
-    out = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - start)
-    return np.array(out)
+def _explorer_updates(explorer, control, values, repeats: int) -> Stats:
+    """The explorer's own compute time per update while `control` moves through `values`."""
+    seconds = []
+    for i in range(repeats + 1):  # the first update warms up: left out
+        getattr(explorer, control).value = values[(i + 1) % len(values)]
+        seconds.append(explorer.last_update_seconds)
+    return Stats.from_ns(round(s * 1e9) for s in seconds[1:])
 
 
-def _row(name: str, seconds: np.ndarray, baseline: float | None, target: float) -> str:
-    median, p99 = np.median(seconds), np.percentile(seconds, 99)
-    ratio = f"{median / baseline:8.1f}x" if baseline else " " * 9
-    verdict = "ok" if median < target else "SLOWER THAN TARGET"
-    return (f"{name:<42} {median * 1e3:9.2f} {p99 * 1e3:9.2f} {ratio}   "
-            f"< {target * 1e3:.0f} ms: {verdict}")
-
-
-def _slider_sweep(explorer, control, values):
-    """Each update the explorer runs when `control` moves through `values`."""
-    def step(state={"i": 0}):  # noqa: B006 - a tiny cycle counter
-        state["i"] += 1
-        getattr(explorer, control).value = values[state["i"] % len(values)]
-        return explorer.last_update_seconds
-    return step
-
-
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args()
 
     rng = np.random.default_rng(0)
     data = rng.uniform(size=1_000_000)
-    base_times = _timings(lambda: np.percentile(data * 2.0, [5, 50, 95]), args.repeats)
-    baseline = float(np.median(base_times))
-    print(f"{'what':<42} {'median ms':>9} {'p99 ms':>9} {'vs base':>9}")
-    print(_row("baseline: numpy percentiles of 1e6 floats", base_times, None, 1.0))
-    mc = _timings(lambda: scaling.monte_carlo(samples=1_000_000), max(args.repeats // 4, 3))
-    print(_row("Monte Carlo, 1,000,000 samples", mc, baseline, 1.0))
-
+    baseline = time_calls(lambda: np.percentile(data * 2.0, [5, 50, 95]), args.repeats,
+                          warmup=1).stats
+    print(stats_line("baseline: numpy percentiles of 1e6 floats", baseline, width=44))
+    mc = time_calls(lambda: scaling.monte_carlo(samples=1_000_000), max(args.repeats // 4, 3),
+                    warmup=1).stats
+    print(stats_line("Monte Carlo, 1,000,000 samples", mc, baseline, width=44))
+    targets = [Target("Monte Carlo, 1,000,000 samples (median)", mc.median_ms, 1000, "ms")]
     for label, explorer, control, values in (
         ("ScalingExplorer: concurrency slider", scaling_math.ScalingExplorer(), "concurrency",
          [10, 20, 30]),  # percent
@@ -69,10 +53,10 @@ def main() -> None:
         ("DayExplorer: users slider", restaurant_vs_chef.DayExplorer(), "users",
          [10_000, 50_000, 100_000]),
     ):
-        step = _slider_sweep(explorer, control, values)
-        step()
-        updates = np.array([step() for _ in range(args.repeats)])
-        print(_row(label + " (update)", updates, None, 0.050))
+        updates = _explorer_updates(explorer, control, values, args.repeats)
+        print(stats_line(label + " (update)", updates, baseline, width=44))
+        targets.append(Target(f"{label} (median)", updates.median_ms, 50, "ms"))
+    return judge(targets)
 
 
 def _first_principles():
@@ -82,4 +66,4 @@ def _first_principles():
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

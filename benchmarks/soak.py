@@ -4,8 +4,8 @@ For each kind that runs here (wasm, v8, runc, crun, and any later kind through t
 protocol), in one Python process: a sandbox opened, N cold calls, closed. Before and after
 each phase it records this process's RSS, open fds, threads and child processes, the bytes
 labkit keeps under the temp folder, and (for v8) workerd's RSS. A phase passes when every
-figure ends within its allowance of where it started; the script prints a table and a
-verdict, and exits 1 if any phase leaked.
+figure ends within its allowance of where it started; the script prints a table and each
+figure's growth against its allowance (met or MISSED), and exits 2 if any phase leaked.
 
     .venv/bin/python benchmarks/soak.py                      # 10,000 wasm, 2,000 v8, 500 runc
     .venv/bin/python benchmarks/soak.py --kinds wasm,v8 --scale 0.1
@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import psutil
+from report import Target, judge
 
 from labkit.errors import LabkitError
 from labkit.sandboxes import availability, open_sandbox, parse_kinds
@@ -60,7 +61,7 @@ def snapshot(box=None) -> dict:
                "threads": threading.active_count(),
                "children": len(me.children(recursive=True)),
                "tmp_kib": labkit_tmp_bytes() / 1024}
-    server = getattr(box, "_server", None)
+    server = box.server if box is not None and box.kind == "v8" else None
     if server is not None and server.pid:
         try:
             figures["workerd_rss_mib"] = psutil.Process(server.pid).memory_info().rss / 2**20
@@ -108,8 +109,6 @@ def show(result: dict) -> None:
     if "workerd_rss_mib" in result["opened"]:
         print(f"  {'workerd_rss_mib':<16} {result['opened']['workerd_rss_mib']:>10.1f} -> "
               f"{result['loaded']['workerd_rss_mib']:>10.1f}  (after open -> highest seen)")
-    verdict = "LEAK in " + ", ".join(result["leaks"]) if result["leaks"] else "flat"
-    print(f"  verdict: {verdict}")
 
 
 def main(argv=None) -> int:
@@ -132,10 +131,15 @@ def main(argv=None) -> int:
             results.append({"kind": kind, "leaks": ["failed"]})
             continue
         show(results[-1])
-    leaked = [r["kind"] for r in results if r["leaks"]]
-    print("verdict:", f"LEAKS in {', '.join(leaked)}" if leaked else
-          f"flat for every kind run ({', '.join(r['kind'] for r in results) or 'none'})")
-    return 1 if leaked else 0
+    targets = []
+    for r in results:
+        if "growth" not in r:  # the soak itself failed
+            targets.append(Target(f"{r['kind']}: the soak ran to the end", None, 0))
+            continue
+        targets += [Target(f"{r['kind']}: {key} growth", value, ALLOWANCE[key])
+                    for key, value in r["growth"].items()]
+    status = judge(targets)
+    return 2 if any("growth" not in r for r in results) else status
 
 
 if __name__ == "__main__":

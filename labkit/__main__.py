@@ -7,25 +7,24 @@ import json
 import sys
 
 from . import bench, doctor, pool, runtimes
+from .agent import cli as agent_cli
 from .errors import LabkitError
 from .sandboxes import parse_kinds
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    if value > bench.MAX_N:
-        raise argparse.ArgumentTypeError(f"must be at most {bench.MAX_N:,}, got {value}")
-    return value
-
-
-def _warmup(text: str) -> int:
-    """Unmeasured calls: 0 allowed, bounded like --n so a typo cannot run for ever."""
-    return 0 if text.strip() == "0" else _positive_int(text)
+def _checked(check):
+    """An argparse type: a whole number within bench's own bounds (the one check the
+    library applies too), its error said without the library's name for the value."""
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+        try:
+            return check(value)
+        except ValueError as exc:  # "calls must be at least 1 ..." -> "must be at least 1 ..."
+            raise argparse.ArgumentTypeError(str(exc).partition(" ")[2]) from None
+    return convert
 
 
 def _kinds(text: str) -> list[str]:
@@ -49,12 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
     ben.add_argument("--kinds", type=_kinds, default=None, help="comma-separated kinds")
     ben.add_argument("--size", choices=sorted(bench.SIZES), default="quick",
                      help="quick (under a minute) or full (a careful run)")
-    ben.add_argument("--n", type=_positive_int, default=None,
-                     help="measured cold calls per kind (default: from --size)")
-    ben.add_argument("--warmup", type=_warmup, default=5, help="unmeasured calls first")
-    ben.add_argument("--live", type=_positive_int, default=None,
-                     help="instances held at once to measure memory")
-    ben.add_argument("--json", action="store_true", help="print JSON (contract in DESIGN)")
+    ben.add_argument("--n", type=_checked(bench.check_calls), default=None, dest="calls",
+                     metavar="N", help="measured cold calls per kind (default: from --size)")
+    ben.add_argument("--warmup", type=_checked(bench.check_warmup), default=bench.DEFAULT_WARMUP,
+                     help="unmeasured calls first")
+    ben.add_argument("--live", type=_checked(bench.check_live), default=None,
+                     help="instances held at once to measure memory (default: each kind's "
+                          "count for --size, at most what the machine allows)")
+    ben.add_argument("--json", action="store_true",
+                     help="print a JSON list, one object per kind (a stable format)")
     ben.add_argument("--save", action="store_true", help="also write data/recorded/")
 
     setup = sub.add_parser("setup", help="install the runtimes the lab uses, where allowed")
@@ -64,19 +66,20 @@ def build_parser() -> argparse.ArgumentParser:
     pooled.add_argument("folder", help="a folder of bench runs (*.json), one per machine")
     pooled.add_argument("--html", default=None,
                         help="where to write the figure (default: FOLDER/class-results.html)")
+    agent_cli.add_parser(sub)
     return parser
 
 
-def _print_bench_table(results: list[dict]) -> None:
+def _print_bench_table(run) -> None:
     print(f"{'kind':<8} {'p50 ms':>9} {'p99 ms':>9} {'per s':>9} {'MB/inst':>9}")
-    for r in results:
-        if not r.get("available", True):
-            print(f"{r['kind']:<8} not available: {r['reason']} (fix: {r['fix']})")
+    for r in run:
+        if not r.available:
+            print(f"{r.kind:<8} not available: {r.reason} (fix: {r.fix})")
             continue
-        print(f"{r['kind']:<8} {r['start_ms_p50']:>9.3f} {r['start_ms_p99']:>9.3f} "
-              f"{r['per_second']:>9.0f} {r['mem_mb_per_instance']:>9.3f}")
-        if r.get("warning"):
-            print(f"{'':<8} warning: {r['warning']}")
+        print(f"{r.kind:<8} {r.start_ms_p50:>9.3f} {r.start_ms_p99:>9.3f} "
+              f"{r.per_second:>9.0f} {r.mem_mb_per_instance:>9.3f}")
+        for warning in r.warnings:
+            print(f"{'':<8} warning: {warning.message}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,18 +96,15 @@ def main(argv: list[str] | None = None) -> int:
                 print(doctor.format_table(results))
             return 0
         if args.command == "bench":
-            results = bench.run_bench(args.kinds, n=args.n, warmup=args.warmup, live=args.live,
-                                      show_progress=sys.stderr.isatty() or not args.json,
-                                      size=args.size)
+            run = bench.run_bench(args.kinds, calls=args.calls, warmup=args.warmup,
+                                  live=args.live, size=args.size,
+                                  show_progress=sys.stderr.isatty() or not args.json)
             if args.save:
-                path = bench.save(results)
-                print(f"saved to {path}", file=sys.stderr)
+                print(f"saved to {bench.save(run)}", file=sys.stderr)
             if args.json:
-                for r in results:
-                    r.pop("samples_ms", None)
-                print(json.dumps(results, indent=2))
+                print(json.dumps([r.to_dict(samples=False) for r in run], indent=2))
             else:
-                _print_bench_table(results)
+                _print_bench_table(run)
             return 0
         if args.command == "pool":
             runs = pool.load_folder(args.folder)
@@ -113,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
                                    f"{args.folder.rstrip('/')}/class-results.html")
             print(f"\nfigure: {html}")
             return 0
+        if args.command == "agent":
+            return agent_cli.run(args)
         if args.command == "setup":
             for line in runtimes.setup(args.parts):
                 print(line)

@@ -1,158 +1,131 @@
 """The head-to-head: the same workload in each kind of sandbox, in one run.
 
-For every kind: warm-up calls, then n cold calls (a fresh sandbox each: created, workload
+For every kind, on ONE open sandbox: a trial call (its failure means "not available
+here"), warm-up calls, then `calls` cold calls (a fresh instance each: created, workload
 run, answer checked, torn down) timed one at a time from the caller's side, then a number
 of instances held live at once to measure memory per instance. A kind that cannot run here
-is reported with its reason and fix, never dropped.
+is reported with its reason and fix, never dropped. Results are `labkit.results` records;
+saving and loading them lives there too.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from . import paths
+from . import results
 from .errors import LabkitError
 from .measure import check_count, machine_info, time_calls
+
+# The live-or-recorded path lives in labkit.results; notebooks reach it through bench too.
+from .results import (  # noqa: F401
+    BenchRun,
+    KindResult,
+    ResultWarning,
+    fill_from_recorded,
+    load_recorded,
+    source_line,
+)
 from .sandboxes import availability, open_sandbox, parse_kinds
 
-# Version of the JSON written by --save, so later readers can tell formats apart.
-FORMAT_VERSION = 1
-MAX_N = 100_000
-# "quick" finishes in under a minute for every kind on a 2-core machine; "full" is a
-# careful run: ten times the cold calls and far more instances held live at once.
-SIZES = {"quick": {"n": 100, "live": {}},
-         "full": {"n": 1000, "live": {"wasm": 10_000, "v8": 500, "process": 500, "runc": 100,
-                                      "crun": 100, "podman": 50, "docker": 50}}}
-# Figures compared across kinds, each as a ratio to the WebAssembly isolate's.
-RATIO_FIGURES = ("start_ms_p50", "start_ms_p99", "per_second", "mem_mb_per_instance")
+# Bounds that keep a typo from running for ever: measured (or warm-up) calls per kind, and
+# instances held live at once (each kind also caps this at what its machine allows).
+MAX_CALLS = 100_000
+MAX_LIVE = 100_000
+# "quick" finishes in about a minute for every kind on a 2-core machine; "full" is a
+# careful run with ten times the cold calls. How many calls each size times and how many
+# instances it holds live are the kind's own `bench_calls[size]` and `live_counts[size]`.
+SIZES = ("quick", "full")
+DEFAULT_WARMUP = 5
+# Ratios divide by this kind's figures from the same run: the WebAssembly isolate, the
+# lightest kind, so every other kind reads as "so many times an isolate".
+BASELINE = "wasm"
 
 
-def bench_kind(kind: str, n: int, warmup: int = 5, live: int | None = None,
-               show_progress: bool = True) -> dict:
-    """Measure one kind; an unavailable kind comes back with its reason and fix."""
-    found = availability(kind)
+def check_calls(calls, name: str = "calls") -> int:
+    """Measured calls per kind: a whole number from 1 to MAX_CALLS."""
+    return check_count(name, calls, maximum=MAX_CALLS)
+
+
+def check_warmup(warmup, name: str = "warmup") -> int:
+    """Unmeasured calls first: a whole number from 0 to MAX_CALLS."""
+    return check_count(name, warmup, minimum=0, maximum=MAX_CALLS)
+
+
+def check_live(live, name: str = "live") -> int:
+    """Instances held live at once: a whole number from 1 to MAX_LIVE."""
+    return check_count(name, live, maximum=MAX_LIVE)
+
+
+def bench_kind(kind: str, calls: int | None, warmup: int = DEFAULT_WARMUP, live: int | None = None,
+               show_progress: bool = True, size: str = "quick",
+               machine: dict | None = None) -> KindResult:
+    """Measure one kind on one open sandbox; an unavailable kind comes back with its reason
+    and fix. Arguments are taken as checked (`run_bench` checks them); no `calls` means
+    the kind's own `bench_calls[size]`."""
+    machine = machine if machine is not None else machine_info()
+    found = availability(kind, trial=False)
     if not found.available:
-        return {"kind": kind, "available": False, "reason": found.reason, "fix": found.fix,
-                "recorded": False}
+        return results.unavailable(kind, found.reason, found.fix, machine)
+    trial_passed = False
     try:
         with open_sandbox(kind) as box:
-            timing = time_calls(box.run_standard, n, warmup,
+            box.run_standard()  # the trial: the kind works here, on the box measured next
+            trial_passed = True
+            calls = calls or box.bench_calls[size]
+            timing = time_calls(box.run_standard, calls, warmup,
                                 progress=f"{kind}: cold calls" if show_progress else None)
-            live = min(live or box.default_live, box.max_live())
-            per_instance = box.memory_per_instance(live)
+            asked = live or box.live_counts[size]
+            held = min(asked, box.max_live())
+            per_instance = box.memory_per_instance(held)
             versions = box.versions()
-            # Figures only some kinds have (a warm call, a compile time), in extra keys.
-            extras = box.extra_figures(n) if hasattr(box, "extra_figures") else {}
-    except LabkitError as exc:
-        return {"kind": kind, "available": False, "reason": f"the run failed: {exc}",
-                "fix": found.fix, "recorded": False}
+            extras = box.extra_figures(calls)  # figures only some kinds have: a warm call
+    except Exception as exc:
+        if trial_passed and not isinstance(exc, LabkitError):
+            raise  # a bug mid-run is a bug, not a machine's state
+        why = "the run failed" if trial_passed else "a trial run failed"
+        return results.unavailable(kind, f"{why}: {exc}", found.fix, machine)
     stats = timing.stats
-    result = {
-        "kind": kind,
-        "available": True,
-        "n": n,
-        "start_ms_p50": stats.median_ms,
-        "start_ms_p99": stats.p99_ms,
-        "per_second": stats.per_second,
-        "mem_mb_per_instance": per_instance / 1e6,
-        "live_instances": live,
-        "recorded": False,
-        "versions": versions,
-        **extras,
-        "samples_ms": [round(x, 4) for x in timing.ms.tolist()],
-    }
-    warning = stats.spread_warning()
-    if warning:
-        result["warning"] = warning
-    return result
+    warnings = []
+    spread = stats.spread_warning()
+    if spread:
+        warnings.append(ResultWarning(results.WIDE_SPREAD, spread))
+    if held < asked:
+        warnings.append(ResultWarning(results.LIVE_CLAMPED, (
+            f"held {held:,} live instances, not the {asked:,} asked: the most {kind} allows "
+            "on this machine now; memory per instance is measured over fewer")))
+    return KindResult(
+        kind, True, calls=calls, start_ms_p50=stats.median_ms, start_ms_p99=stats.p99_ms,
+        per_second=stats.per_second, mem_mb_per_instance=per_instance / 1e6,
+        live_instances=held, versions=versions, extras=extras,
+        samples_ms=[round(x, 4) for x in timing.ms.tolist()], machine=machine,
+        warnings=warnings)
 
 
-def run_bench(kinds=None, n: int | None = None, warmup: int = 5, live: int | None = None,
-              show_progress: bool = True, size: str = "quick") -> list[dict]:
+def run_bench(kinds=None, calls: int | None = None, warmup: int = DEFAULT_WARMUP,
+              live: int | None = None, show_progress: bool = True, size: str = "quick",
+              baseline: str = BASELINE) -> BenchRun:
     """Measure each kind in turn in this one run; the machine is recorded with each.
 
-    `size` picks n and the number held live per kind unless n or live are given.
+    `size` picks the calls and the instances held live per kind (each kind's own
+    `bench_calls` and `live_counts`: slow kinds take fewer) unless `calls` or `live` are
+    given. Each measured kind gets its figures as ratios to `baseline`'s, when the
+    baseline kind ran in this same run.
     """
     kinds = parse_kinds(kinds)
     if size not in SIZES:
         raise ValueError(f"unknown size {size!r}; valid ones are: {', '.join(SIZES)}")
-    n = check_count("n", SIZES[size]["n"] if n is None else n, maximum=MAX_N)
+    calls = None if calls is None else check_calls(calls)
+    warmup = check_warmup(warmup)
+    live = None if live is None else check_live(live)
     machine = machine_info()
-    results = []
-    for kind in tqdm(kinds, desc="bench", disable=not show_progress or len(kinds) < 2):
-        result = bench_kind(kind, n, warmup, live or SIZES[size]["live"].get(kind),
-                            show_progress)
-        result["machine"] = machine
-        results.append(result)
-    add_ratios(results)
-    return results
+    measured = [bench_kind(kind, calls, warmup, live, show_progress, size, machine)
+                for kind in tqdm(kinds, desc="bench",
+                                 disable=not show_progress or len(kinds) < 2)]
+    return BenchRun(results.with_ratios(measured, baseline))
 
 
-def add_ratios(results: list[dict], baseline: str = "wasm") -> None:
-    """Give each measured kind its figures as multiples of the baseline's, same run only."""
-    base = next((r for r in results if r["kind"] == baseline and r.get("available")), None)
-    if base is None:
-        return
-    for result in results:
-        if result.get("available"):
-            result[f"ratio_to_{baseline}"] = {
-                key: result[key] / base[key] if base[key] else None for key in RATIO_FIGURES}
-
-
-def save(results: list[dict], folder: Path | None = None) -> Path:
+def save(run, folder: Path | None = None) -> Path:
     """Write a run to data/recorded/ so readers without the runtimes see real numbers."""
-    folder = Path(folder or paths.RECORDED_DIR)
-    folder.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = folder / f"bench-{stamp}.json"
-    payload = {"format": FORMAT_VERSION, "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-               "results": results}
-    path.write_text(json.dumps(payload, indent=1) + "\n")
-    return path
-
-
-def load_recorded(path: Path | None = None) -> list[dict]:
-    """A saved run (the newest if no path), each result marked as recorded."""
-    if path is None:
-        runs = sorted(Path(paths.RECORDED_DIR).glob("bench-*.json"))
-        if not runs:
-            raise FileNotFoundError(f"no recorded runs in {paths.RECORDED_DIR}")
-        path = runs[-1]
-    payload = json.loads(Path(path).read_text())
-    results = payload["results"]
-    for result in results:
-        result["recorded"] = True
-        result["source"] = Path(path).name
-    return results
-
-
-def fill_from_recorded(live: list[dict], recorded: list[dict]) -> list[dict]:
-    """Live results, with each kind that could not run here replaced by its recorded result
-    (marked recorded, with the machine it came from) when a recording has one."""
-    by_kind = {r["kind"]: r for r in recorded if r.get("available")}
-    filled = []
-    for result in live:
-        stand_in = by_kind.get(result["kind"])
-        if not result.get("available") and stand_in is not None:
-            stand_in = {**stand_in, "recorded": True,
-                        "missing_here": result.get("reason", "")}
-            filled.append(stand_in)
-        else:
-            filled.append(result)
-    return filled
-
-
-def source_line(result: dict) -> str:
-    """Where a result came from, in words a reader can check."""
-    if not result.get("available"):
-        return f"{result['kind']}: not available here: {result['reason']} (fix: {result['fix']})"
-    if result.get("recorded"):
-        m = result.get("machine", {})
-        system = m.get("distro") or m.get("os", "?")
-        return (f"{result['kind']}: RECORDED in {result.get('source', 'data/recorded')} on "
-                f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores, {system}")
-    return f"{result['kind']}: measured live on this machine"
+    return results.save_run(run, folder)

@@ -9,12 +9,11 @@ not count the same shared library once per process.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import psutil
@@ -41,7 +40,7 @@ class Stats:
         """Summarise samples; per_second is calls / wall time (sum of samples if not given)."""
         ms = np.asarray(list(samples_ns), dtype=float) / 1e6
         if ms.size == 0:
-            raise ValueError("no timings to summarise: n must be at least 1")
+            raise ValueError("no timings to summarise: give at least one sample")
         total_s = (wall_ns if wall_ns is not None else ms.sum() * 1e6) / 1e9
         return cls(
             n=int(ms.size),
@@ -89,12 +88,12 @@ def check_count(name: str, value, minimum: int = 1, maximum: int | None = None) 
 
 def time_calls(
     fn: Callable[[], object],
-    n: int,
+    calls: int,
     warmup: int = DEFAULT_WARMUP,
     progress: str | None = None,
 ) -> Timing:
-    """Call fn warmup times unmeasured, then n times measured, one call at a time."""
-    check_count("n", n)
+    """Call fn warmup times unmeasured, then `calls` times measured, one call at a time."""
+    check_count("calls", calls)
     check_count("warmup", warmup, minimum=0)
     for _ in range(warmup):
         fn()
@@ -103,14 +102,14 @@ def time_calls(
     clock = time.perf_counter_ns
     if progress is None:  # the tight loop: nothing but the clock around each call
         start = clock()
-        for _ in range(n):
+        for _ in range(calls):
             t0 = clock()
             fn()
             record(clock() - t0)
         return Timing(samples, clock() - start)
-    with tqdm(total=n, desc=progress, leave=False, mininterval=0.5) as bar:
+    with tqdm(total=calls, desc=progress, leave=False, mininterval=0.5) as bar:
         start = clock()
-        for _ in range(n):
+        for _ in range(calls):
             t0 = clock()
             fn()
             record(clock() - t0)
@@ -153,7 +152,8 @@ def processes_memory(processes: Iterable[psutil.Process]) -> Memory:
 
 
 def tree_memory(pid: int | None = None, include_root: bool = True) -> Memory:
-    """Memory of a process and all its descendants (this process by default)."""
+    """Memory of a process and all its descendants (this process by default): what a
+    load run holds at its peak, sandboxes included."""
     try:
         root = psutil.Process(pid or os.getpid())
         procs = root.children(recursive=True)
@@ -196,14 +196,8 @@ def _os_release() -> str:
         return ""
 
 
-@dataclass
-class Record:
-    """One measured result with the machine it came from; serialises to JSON."""
-
-    kind: str
-    figures: dict
-    machine: dict = field(default_factory=machine_info)
-    when: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True)
+def timestamp(when: float | None = None, compact: bool = False) -> str:
+    """Local time as labkit writes it in every file: ISO 8601 with its UTC offset
+    (2026-11-26T18:55:41+0000), or `compact` for file names (20261126-185541)."""
+    return time.strftime("%Y%m%d-%H%M%S" if compact else "%Y-%m-%dT%H:%M:%S%z",
+                         time.localtime(when))

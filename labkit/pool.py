@@ -9,7 +9,6 @@ Each file's name (without .json) labels its machine, so ask attendees to name th
 
 from __future__ import annotations
 
-import json
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .errors import LabkitError
+from . import results
 from .lab.style import PALETTE
 from .sandboxes import KINDS
 
@@ -32,7 +31,7 @@ METRICS = {
 COLOURS = [c for name, c in PALETTE.items() if name not in ("black", "grey")]
 
 
-class PoolError(LabkitError):
+class PoolError(results.ResultsFileError):
     """A file or folder that cannot be pooled; the message names the file and the problem."""
 
 
@@ -42,7 +41,7 @@ class Run:
 
     label: str
     machine: dict
-    measured: dict  # kind -> result row
+    measured: dict  # kind -> its labkit.results.KindResult
     unavailable: dict = field(default_factory=dict)  # kind -> reason
 
     def describe(self) -> str:
@@ -74,48 +73,25 @@ class KindSpread:
         return max(self.values.values())
 
 
-def _rows(payload, name: str) -> list:
-    """The result rows of a run, from `bench --save` ({"results": [...]}) or `bench --json`."""
-    if isinstance(payload, dict) and isinstance(payload.get("results"), list):
-        rows = payload["results"]
-    elif isinstance(payload, list):
-        rows = payload
-    else:
-        raise PoolError(f"{name}: not a bench run (expected the JSON written by "
-                        "`python -m labkit bench --save` or printed by `bench --json`)")
-    if not rows or not all(isinstance(r, dict) and "kind" in r for r in rows):
-        raise PoolError(f"{name}: not a bench run (its entries have no 'kind'; expected the "
-                        "JSON of `python -m labkit bench --save` or `bench --json`)")
-    return rows
-
-
 def load_run(path: Path) -> Run:
-    """One file as a Run; a file that is not a bench run raises PoolError naming it."""
+    """One file as a Run; a file that is not a bench run raises PoolError naming it.
+
+    The file is read by labkit.results (format checked, every measured row validated);
+    rows the file already held as recorded measured nothing on its machine: left out.
+    """
     path = Path(path)
-    name = path.name
     try:
-        payload = json.loads(path.read_text())
-    except UnicodeDecodeError:
-        raise PoolError(f"{name}: not a text file") from None
-    except json.JSONDecodeError as exc:
-        raise PoolError(f"{name}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
-    measured, unavailable, machine = {}, {}, {}
-    for row in _rows(payload, name):
-        machine = machine or row.get("machine") or {}
-        if row.get("recorded"):
-            continue  # a copy of someone else's recording measures nothing here
-        if row.get("available", True) is False:
-            unavailable[row["kind"]] = row.get("reason", "no reason given")
-            continue
-        missing = [key for key in METRICS if not isinstance(row.get(key), (int, float))]
-        if missing:
-            raise PoolError(f"{name}: the {row['kind']} row has no number for "
-                            f"{', '.join(missing)}; is it from `bench`?")
-        measured[row["kind"]] = row
+        run = results.load_run(path)
+    except results.ResultsFileError as exc:
+        raise PoolError(str(exc)) from None
+    kept = [r for r in run if not r.source.copied]
+    measured = {r.kind: r for r in kept if r.available}
+    unavailable = {r.kind: r.reason or "no reason given" for r in kept if not r.available}
     if not measured:
         why = "; ".join(f"{k}: {v}" for k, v in unavailable.items()) or "no rows measured"
-        raise PoolError(f"{name}: no kind was measured in this run ({why})")
-    return Run(path.stem, machine, measured, unavailable)
+        raise PoolError(f"{path.name}: no kind was measured in this run ({why})")
+    machine = next((r.machine for r in run if r.machine), {})
+    return Run(path.stem, dict(machine), measured, unavailable)
 
 
 def load_folder(folder: Path) -> list[Run]:

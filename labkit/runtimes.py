@@ -2,8 +2,10 @@
 
 Python packages come from pyproject.toml; these are the others: workerd (V8 isolates) from
 npm into the project's own .runtimes/ folder, and runc, crun and busybox-static (containers
-and their root filesystem) from apt on Debian/Ubuntu when running as root. Where labkit may
-not install something, it prints the one command that would.
+and their root filesystem) from apt on Debian/Ubuntu when running as root, and the
+micro-VM's Debian kernel and busybox initramfs (apt-get download, no root needed) into
+.runtimes/microvm/. Where labkit may not install something, it prints the one command that
+would.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from . import paths
 # A workerd release known to work with the lab's config (Worker Loader binding).
 WORKERD_VERSION = "1.20261117.1"
 # Binaries the container kinds need -> the Debian/Ubuntu package that brings each.
-APT_PACKAGES = {"runc": "runc", "crun": "crun", "busybox": "busybox-static"}
-SETUP_PARTS = ("containers", "v8")
+APT_PACKAGES = {"runc": "runc", "crun": "crun", "busybox": "busybox-static",
+                # the stronger walls: bubblewrap (namespaces) and gVisor (runsc)
+                "bwrap": "bubblewrap", "runsc": "runsc"}
+SETUP_PARTS = ("containers", "v8", "microvm")
 
 
 def find_workerd() -> str | None:
@@ -76,9 +80,19 @@ def setup_containers() -> str:
     return f"containers: installed {', '.join(missing)}"
 
 
+def setup_microvm() -> str:
+    """The micro-VM's kernel and initramfs into .runtimes/microvm/ (apt-get download: no
+    root needed); QEMU itself comes from apt (.ci/run, or the line this prints)."""
+    from .sandboxes.microvm import QEMU, QEMU_FIX, _image
+    line = _image.setup()
+    if not shutil.which(QEMU):
+        line += f"; QEMU is missing: {'' if os.geteuid() == 0 else 'ask your admin: '}{QEMU_FIX}"
+    return line
+
+
 def setup(parts=SETUP_PARTS) -> list[str]:
     """Install each part that is missing; return one line per part saying what happened."""
-    actions = {"containers": setup_containers, "v8": setup_v8}
+    actions = {"containers": setup_containers, "v8": setup_v8, "microvm": setup_microvm}
     unknown = [part for part in parts if part not in actions]
     if unknown:
         raise ValueError(f"unknown setup part {unknown[0]!r}; valid ones are: "

@@ -261,6 +261,13 @@ def container_places() -> ContainerPlaces:
                 roots[kind] = root
             else:
                 managers[kind] = cls
+    for kind in kinds("user-space kernel"):  # gVisor keeps its state in a private --root
+        try:
+            cls = sandbox_class(kind)
+        except Unavailable:
+            continue
+        if hasattr(cls, "state_folder") and cls.check().available:
+            roots[kind] = str(cls.state_folder())
     return ContainerPlaces(roots, managers)
 
 

@@ -1,68 +1,145 @@
-"""labkit.bench: sizes, ratios to the wasm isolate from the same run, saving and loading."""
+"""labkit.bench: one open sandbox per kind, sizes and live counts from the kinds, warnings
+carried with the numbers, ratios to a baseline of the same run."""
 
 import json
 
 import pytest
 
-from labkit import bench
+from labkit import bench, results
+from labkit.errors import LabkitError
+from labkit.sandboxes import Availability, sandbox_class
+
+pytestmark = pytest.mark.usefixtures("nothing_left_behind")
+
+ProcessSandbox = sandbox_class("process")
 
 
-def measured(kind, p50, mem, per_second=100.0):
-    return {"kind": kind, "available": True, "start_ms_p50": p50, "start_ms_p99": 2 * p50,
-            "per_second": per_second, "mem_mb_per_instance": mem}
+@pytest.fixture
+def opens(monkeypatch):
+    """Counts how often ProcessSandbox is opened (entered as a `with` block)."""
+    count = {"opens": 0}
+    enter = ProcessSandbox.__enter__
+
+    def counting_enter(self):
+        count["opens"] += 1
+        return enter(self)
+
+    monkeypatch.setattr(ProcessSandbox, "__enter__", counting_enter)
+    return count
 
 
-def test_ratios_are_to_the_wasm_result_of_the_same_list():
-    results = [measured("wasm", 0.05, 0.01, 20_000), measured("runc", 20.0, 0.5, 50),
-               {"kind": "docker", "available": False, "reason": "no daemon", "fix": "x"}]
-    bench.add_ratios(results)
-    assert results[0]["ratio_to_wasm"]["start_ms_p50"] == 1
-    assert results[1]["ratio_to_wasm"]["start_ms_p50"] == pytest.approx(400)
-    assert results[1]["ratio_to_wasm"]["mem_mb_per_instance"] == pytest.approx(50)
-    assert results[1]["ratio_to_wasm"]["per_second"] == pytest.approx(50 / 20_000)
-    assert "ratio_to_wasm" not in results[2]
+def test_each_kind_is_opened_once_per_bench(opens):
+    (result,) = bench.run_bench(["process"], calls=3, warmup=0, live=2, show_progress=False)
+    assert result.available and result.calls == 3 and len(result.samples_ms) == 3
+    assert opens["opens"] == 1, "the availability trial must reuse the measured sandbox"
 
 
-def test_no_ratios_without_wasm_in_the_run():
-    results = [measured("runc", 20.0, 0.5)]
-    bench.add_ratios(results)
-    assert "ratio_to_wasm" not in results[0]
+def test_a_failed_trial_is_unavailable_with_its_reason(monkeypatch):
+    def broken(self, n=20):
+        raise LabkitError("the shell printed nothing")
+
+    monkeypatch.setattr(ProcessSandbox, "cold_call", broken)
+    (result,) = bench.run_bench(["process"], calls=3, show_progress=False)
+    assert not result.available
+    assert result.reason == "a trial run failed: the shell printed nothing"
+    assert result["fix"] == result.fix and result["machine"]["cores"] >= 1
 
 
-def test_unknown_size_is_refused():
-    with pytest.raises(ValueError, match="unknown size 'huge'; valid ones are: quick, full"):
-        bench.run_bench(["process"], size="huge")
+def test_a_labkit_error_mid_run_is_unavailable_with_its_reason(monkeypatch):
+    def cannot_hold(self, count):
+        raise LabkitError("no room to hold")
+
+    monkeypatch.setattr(ProcessSandbox, "hold", cannot_hold)
+    (result,) = bench.run_bench(["process"], calls=3, warmup=0, live=2, show_progress=False)
+    assert not result.available and result.reason == "the run failed: no room to hold"
+
+
+def test_a_bug_mid_run_is_raised_not_hidden(monkeypatch):
+    def bug(self, calls):
+        raise TypeError("a bug in a kind")
+
+    monkeypatch.setattr(ProcessSandbox, "extra_figures", bug)
+    with pytest.raises(TypeError, match="a bug in a kind"):
+        bench.run_bench(["process"], calls=2, warmup=0, live=2, show_progress=False)
+
+
+def test_live_count_comes_from_the_kind_for_the_size(monkeypatch):
+    monkeypatch.setattr(ProcessSandbox, "live_counts", {"quick": 3, "full": 4})
+    (quick,) = bench.run_bench(["process"], calls=2, warmup=0, show_progress=False)
+    (full,) = bench.run_bench(["process"], calls=2, warmup=0, size="full",
+                              show_progress=False)
+    assert (quick.live_instances, full.live_instances) == (3, 4)
+    assert all(w.code != results.LIVE_CLAMPED for w in quick.warnings)
+
+
+def test_a_clamped_live_count_is_a_warning_not_silence(monkeypatch):
+    monkeypatch.setattr(ProcessSandbox, "max_live", lambda self: 2)
+    (result,) = bench.run_bench(["process"], calls=2, warmup=0, live=5, show_progress=False)
+    assert result.live_instances == 2
+    (clamped,) = [w for w in result.warnings if w.code == results.LIVE_CLAMPED]
+    assert "held 2 live instances, not the 5 asked" in clamped.message
+    assert clamped.to_dict() in result.to_dict()["warnings"]
+
+
+def test_extra_figures_are_extra_keys(monkeypatch):
+    monkeypatch.setattr(ProcessSandbox, "extra_figures",
+                        lambda self, calls: {"warm_ms_p50": float(calls)})
+    (result,) = bench.run_bench(["process"], calls=2, warmup=0, live=2, show_progress=False)
+    assert result["warm_ms_p50"] == 2.0 and result.extras == {"warm_ms_p50": 2.0}
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"size": "huge"}, "unknown size 'huge'; valid ones are: quick, full"),
+    ({"calls": 0}, "calls must be at least 1 and at most 100,000, got 0"),
+    ({"calls": bench.MAX_CALLS + 1}, "calls must be at least 1"),
+    ({"live": 0}, "live must be at least 1 and at most 100,000, got 0"),
+    ({"warmup": -1}, "warmup must be at least 0"),
+])
+def test_bad_arguments_are_refused_before_anything_opens(kwargs, message, opens):
+    with pytest.raises(ValueError, match=message):
+        bench.run_bench(["process"], show_progress=False, **kwargs)
+    assert opens["opens"] == 0
+
+
+def test_ratios_divide_by_the_baseline_of_the_same_run(monkeypatch):
+    monkeypatch.setattr(bench, "availability",
+                        lambda kind, trial=True: Availability(kind, kind == "process",
+                                                              "not here", "x"))
+    run = bench.run_bench(["process", "wasm"], calls=3, warmup=0, live=2,
+                          show_progress=False, baseline="process")
+    process, wasm = run
+    assert process["ratio_to_process"]["start_ms_p50"] == 1
+    assert not wasm.available and "ratio_to_process" not in wasm
+    without = bench.run_bench(["process"], calls=3, warmup=0, live=2, show_progress=False)
+    assert not any(key.startswith("ratio_to_") for key in without[0])
 
 
 def test_a_saved_run_loads_back_marked_as_recorded(tmp_path):
-    results = bench.run_bench(["process"], n=5, live=3, show_progress=False)
-    path = bench.save(results, tmp_path)
+    run = bench.run_bench(["process"], calls=5, live=3, show_progress=False)
+    path = bench.save(run, tmp_path)
     saved = json.loads(path.read_text())
-    assert saved["format"] == bench.FORMAT_VERSION
+    assert saved["format"] == results.FORMAT_VERSION and saved["holds"] == "bench"
     assert saved["results"][0]["recorded"] is False
     loaded = bench.load_recorded(path)
     assert loaded[0]["recorded"] is True and loaded[0]["source"] == path.name
+    assert loaded[0].source.saved == saved["saved"]
     assert loaded[0]["machine"]["cores"] >= 1
     assert len(loaded[0]["samples_ms"]) == 5
+    assert loaded[0].start_ms_p50 == run[0].start_ms_p50
 
 
 def test_loading_with_nothing_recorded_says_where_it_looked(tmp_path, monkeypatch):
-    monkeypatch.setattr(bench.paths, "RECORDED_DIR", tmp_path)
+    monkeypatch.setattr(results.paths, "RECORDED_DIR", tmp_path)
     with pytest.raises(FileNotFoundError, match=str(tmp_path)):
         bench.load_recorded()
 
 
-def test_fill_from_recorded_replaces_only_what_could_not_run():
-    live = [{"kind": "wasm", "available": True, "start_ms_p50": 0.02, "recorded": False},
-            {"kind": "runc", "available": False, "reason": "not root", "fix": "sudo"},
-            {"kind": "docker", "available": False, "reason": "no daemon", "fix": "dockerd"}]
-    recorded = [{"kind": "wasm", "available": True, "start_ms_p50": 0.5, "recorded": True},
-                {"kind": "runc", "available": True, "start_ms_p50": 20.0, "recorded": True,
-                 "machine": {"cpu": "AMD EPYC", "cores": 2}, "source": "bench-x.json"}]
-    filled = bench.fill_from_recorded(live, recorded)
-    assert filled[0]["start_ms_p50"] == 0.02  # live wins where it ran
-    assert filled[1]["recorded"] is True and filled[1]["missing_here"] == "not root"
-    assert filled[2]["available"] is False  # nothing recorded: still reported, not dropped
-    assert "RECORDED in bench-x.json on AMD EPYC, 2 cores" in bench.source_line(filled[1])
-    assert "not available here: no daemon" in bench.source_line(filled[2])
-    assert bench.source_line(filled[0]) == "wasm: measured live on this machine"
+def test_without_a_call_count_each_kind_takes_its_own(monkeypatch):
+    """A slow kind times fewer cold calls per size, and its row says how many it took."""
+    from labkit.sandboxes.process import ProcessSandbox
+    monkeypatch.setattr(ProcessSandbox, "bench_calls", {"quick": 3, "full": 4})
+    (quick,) = bench.run_bench(["process"], warmup=0, live=2, show_progress=False)
+    (full,) = bench.run_bench(["process"], warmup=0, live=2, size="full", show_progress=False)
+    assert (quick.calls, len(quick.samples_ms)) == (3, 3)
+    assert (full.calls, len(full.samples_ms)) == (4, 4)
+    assert quick.to_dict()["n"] == 3  # the contract's key says it too

@@ -51,14 +51,36 @@ def test_bench_json_follows_the_contract():
     assert 0 < row["per_second"] < 1e6
     assert 0 < row["mem_mb_per_instance"] < 50
     assert row["machine"]["cores"] >= 1
+    assert row["live_instances"] == 5 and "samples_ms" not in row
+
+
+def test_bench_table_shows_a_clamped_live_count_as_a_warning(monkeypatch, capsys):
+    monkeypatch.setattr(sandbox_class("process"), "max_live", lambda self: 2)
+    assert cli.main(["bench", "--kinds", "process", "--n", "3", "--live", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "warning: held 2 live instances, not the 4 asked" in out
+
+
+def test_bench_save_writes_a_run_that_loads_back(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(bench.results.paths, "RECORDED_DIR", tmp_path)
+    assert cli.main(["bench", "--kinds", "process", "--n", "3", "--live", "2", "--json",
+                     "--save"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    (saved,) = tmp_path.glob("bench-*.json")
+    (loaded,) = bench.load_recorded(saved)
+    assert loaded.recorded and loaded["start_ms_p50"] == printed[0]["start_ms_p50"]
+    assert len(loaded.samples_ms) == 3, "the file keeps the samples --json leaves out"
 
 
 @pytest.mark.parametrize("args,message", [
     (["--kinds", "nosuch"], "unknown kind 'nosuch'; valid ones are: wasm"),
-    (["--n", "0"], "must be at least 1, got 0"),
-    (["--n", "-3"], "must be at least 1, got -3"),
+    (["--n", "0"], "argument --n: must be at least 1 and at most 100,000, got 0"),
+    (["--n", "-3"], "must be at least 1 and at most 100,000, got -3"),
     (["--n", "lots"], "must be a whole number"),
-    (["--n", "10000000"], "must be at most"),
+    (["--n", "10000000"], "argument --n: must be at least 1 and at most 100,000, got 10000000"),
+    (["--live", "0"], "argument --live: must be at least 1 and at most 100,000, got 0"),
+    (["--live", "many"], "argument --live: must be a whole number, got 'many'"),
+    (["--warmup", "-1"], "argument --warmup: must be at least 0"),
 ])
 def test_bench_bad_input_is_one_clear_line_and_nonzero_exit(args, message):
     done = run("bench", *args)
@@ -69,8 +91,8 @@ def test_bench_bad_input_is_one_clear_line_and_nonzero_exit(args, message):
 
 def test_an_unavailable_kind_is_reported_not_dropped(monkeypatch, capsys):
     missing = Availability("runc", False, "runc is not installed", "apt-get install runc")
-    monkeypatch.setattr(bench, "availability", lambda kind: missing if kind == "runc"
-                        else Availability(kind, True))
+    monkeypatch.setattr(bench, "availability", lambda kind, trial=True: missing
+                        if kind == "runc" else Availability(kind, True))
     assert cli.main(["bench", "--kinds", "runc,process", "--n", "3", "--live", "2",
                      "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import http.client
 import os
+import platform
 import stat
+import struct
 import subprocess
 import sys
 import tempfile
@@ -416,15 +418,155 @@ def test_a_stdout_flood_is_stopped_at_the_output_cap(kind):
         assert not [c for c in box.list_containers() if c.startswith(f"labkit-{os.getpid()}-")]
 
 
-@oci_kinds
-def test_no_user_namespaces_and_a_seccomp_filter_inside(kind):
-    """M5: Seccomp was 0 and `unshare -U` worked inside."""
+def syscall_probe(number: int) -> bytes:
+    """A tiny static x86-64 program: syscall(number, 0, 0, 0, 0, 0, 0), then exit with the
+    errno it got (0 on success). Busybox has no applet for keyctl, bpf and the like."""
+    code = (b"\xb8" + struct.pack("<I", number)          # mov eax, number
+            + b"\x31\xff\x31\xf6\x31\xd2"                 # zero edi, esi, edx
+            + b"\x45\x31\xd2\x45\x31\xc0\x45\x31\xc9"     # zero r10d, r8d, r9d
+            + b"\x0f\x05"                                 # syscall
+            + b"\x48\x89\xc7\x48\xf7\xdf"                 # rdi = -rax
+            + b"\x31\xd2\x48\x85\xc0\x48\x0f\x49\xfa"     # if rax >= 0: rdi = 0
+            + b"\xb8\x3c\x00\x00\x00\x0f\x05")            # exit(rdi)
+    base, start = 0x400000, 64 + 56
+    size = start + len(code)
+    header = b"\x7fELF\x02\x01\x01" + b"\0" * 9 + struct.pack(
+        "<HHIQQQIHHHHHH", 2, 0x3E, 1, base + start, 64, 0, 0, 64, 56, 1, 0, 0, 0)
+    return header + struct.pack("<IIQQQQQQ", 1, 5, 0, base, base, size, size, 0x1000) + code
+
+
+# x86-64 numbers. lsm_list_modules (Linux 6.8) and process_madvise are on no deny list:
+# only an allow list refuses them (the old filter let both through).
+PROBES = {"getpid": 39, "keyctl": 250, "add_key": 248, "bpf": 321, "perf_event_open": 298,
+          "lsm_list_modules": 461, "process_madvise": 440}
+
+
+def probe_script(probes: dict[str, int]) -> str:
+    """Shell that writes each probe into the guest's /tmp, runs it, prints name=errno."""
+    lines = []
+    for name, number in probes.items():
+        octal = "".join(f"\\{b:03o}" for b in syscall_probe(number))
+        lines.append(f"busybox printf '{octal}' > /tmp/{name} && busybox chmod +x /tmp/{name}"
+                     f" && /tmp/{name}; echo {name}=$?")
+    return "\n".join(lines)
+
+
+def container_kinds_with(*extra: str):
+    return pytest.mark.parametrize("kind", [
+        pytest.param(k, marks=pytest.mark.skipif(not _oci_available(k), reason=f"no {k} here"))
+        for k in ("runc", "crun", *extra)])
+
+
+def test_the_seccomp_profile_is_an_allow_list_like_dockers():
+    """M5: the filter was a deny list; it is now Docker's allow list, EPERM for the rest."""
+    from labkit.sandboxes.containers import seccomp
+    profile = seccomp.profile()
+    assert profile["defaultAction"] == "SCMP_ACT_ERRNO" and profile["defaultErrnoRet"] == 1
+    allowed = {name for rule in profile["syscalls"] if rule["action"] == "SCMP_ACT_ALLOW"
+               and "args" not in rule for name in rule["names"]}
+    assert {"read", "write", "execve", "wait4", "exit_group", "bind", "connect"} <= allowed
+    refused = {"unshare", "setns", "mount", "keyctl", "add_key", "bpf", "perf_event_open",
+               "ptrace", "io_uring_setup", "init_module", "reboot", "clone", "clone3"}
+    assert not refused & allowed
+    clone = [rule for rule in profile["syscalls"] if rule["names"] == ["clone"]]
+    assert clone == [{"names": ["clone"], "action": "SCMP_ACT_ALLOW", "args": [
+        {"index": 0, "value": 0x7E020000, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]}]
+    if seccomp.known_here("read") is not None:  # libseccomp is here to ask
+        assert all(seccomp.known_here(name) for name in allowed)
+        assert not seccomp.known_here("labkit_no_such_call")
+
+
+@container_kinds_with("podman")
+def test_system_calls_off_the_list_get_eperm_and_namespaces_stay_shut(kind):
+    """M5: Seccomp was 0 and `unshare -U` worked inside (and still did under Podman's own
+    default profile); calls off Docker's list now fail with EPERM."""
     with open_sandbox(kind) as box:
         status = box.run_script("grep Seccomp: /proc/self/status").stdout
         assert status.split() == ["Seccomp:", "2"]
         tried = box.run_script("unshare -U sh -c 'echo in-userns'; echo rc=$?")
         assert "in-userns" not in tried.stdout and "rc=1" in tried.stdout
+        if platform.machine() == "x86_64":
+            seen = dict(line.split("=") for line in
+                        box.run_script(probe_script(PROBES)).stdout.split())
+            assert seen == {name: "0" if name == "getpid" else "1" for name in PROBES}
         assert box.cold_call() == 6765
+
+
+@oci_kinds
+def test_the_notebook_tour_and_loopback_sockets_still_work_under_the_filter(kind):
+    from labkit.lab.containers import take_tour
+    with open_sandbox(kind) as box:
+        seen = take_tour(box)
+        assert seen["hostname"] == "labkit-guest"
+        assert "ps -o pid,user,args" in seen["processes"]
+        assert "127.0.0.1/8" in seen["network"]
+        assert "Read-only file system" in seen["write the root filesystem"]
+        assert seen["reach the host's loopback"].endswith("the host's listener got nothing")
+        assert seen["memory hog"].startswith("stopped:") and "memory" in seen["memory hog"]
+        talk = box.run_script("echo pong | nc -l -p 5555 & sleep 0.3; "
+                              "echo ping | nc 127.0.0.1 5555; wait")
+        assert "pong" in talk.stdout.split(), talk  # the client heard the listener
+
+
+# --- L7: containers' cgroups sit under the lab's own -------------------------------------------
+def _cgroup_lines(text: str) -> dict[str, str]:
+    """/proc/<pid>/cgroup as {hierarchy id: path}."""
+    return {line.split(":", 2)[0]: line.split(":", 2)[2] for line in text.splitlines()}
+
+
+@oci_kinds
+def test_container_cgroups_sit_under_the_callers(kind, nothing_left_behind):
+    """L7: crun's cgroups were made at the hierarchy root (`memory:/labkit-...`)."""
+    own = Path("/proc/self/cgroup").read_text()
+    mine = _cgroup_lines(own)
+    memory = [line.split(":", 2) for line in own.splitlines()
+              if "memory" in line.split(":", 2)[1].split(",")]
+    # Folders on the way down to the lab's memory cgroup that other hierarchies lack.
+    steps = Path(memory[0][2]).parts[1:] if memory else ()
+    missing = [top.joinpath(*steps[:i]) for top in Path("/sys/fs/cgroup").iterdir()
+               if top.is_dir() and not top.is_symlink() for i in range(1, len(steps) + 1)
+               if not top.joinpath(*steps[:i]).exists()]
+    with open_sandbox(kind) as box:
+        guest = _cgroup_lines(box.run_script("cat /proc/self/cgroup").stdout)
+    assert guest.keys() == mine.keys()
+    if Path("/sys/fs/cgroup/cgroup.controllers").exists():  # v2 only: under the lab's
+        mine = {"0": str(Path(mine["0"]).parent)}          # parent, as runc does
+    for number, path in mine.items():
+        assert guest[number] == path or guest[number].startswith(path.rstrip("/") + "/"), \
+            (number, path, guest[number])
+    # The memory cap's cgroup (v1) is a labkit container's, right under the lab's own.
+    for number, _, path in memory:
+        assert guest[number].startswith(path.rstrip("/") + "/labkit-"), guest[number]
+    # crun made the folders leading down to the lab's cgroup where they were missing;
+    # they are gone again once the sandbox closed.
+    assert not [folder for folder in missing if folder.exists()]
+
+
+@pytest.mark.skipif(not _oci_available("crun"), reason="no crun here")
+def test_crun_folders_a_killed_lab_left_on_the_way_are_removed_at_close():
+    """L7: crun makes the lab's memory-cgroup path in every v1 hierarchy; a lab killed with
+    -9 left those (empty) folders, and the next lab must not keep them for ever."""
+    from labkit.sandboxes.containers import cgroups
+    where = cgroups.placement()
+    if where is None or not where.made:
+        pytest.skip("the lab sits at the same cgroup path in every hierarchy here")
+    for folder in sorted(where.made, key=lambda p: len(p.parts)):
+        folder.mkdir(exist_ok=True)  # what a killed lab leaves
+    with open_sandbox("crun") as box:
+        assert box.cold_call() == 6765
+    assert not [folder for folder in where.made if folder.exists()]
+
+
+@pytest.mark.parametrize("text, v2, parent", [
+    ("4:memory:/lab/kernel\n8:pids:/\n0::/\n", False, "/lab/kernel"),
+    ("8:pids:/jobs/7\n0::/\n", False, "/jobs/7"),
+    ("4:memory:/\n0::/\n", False, "/"),
+    ("0::/user.slice/user-1000.slice/session-3.scope\n", True, "/user.slice/user-1000.slice"),
+    ("0::/\n", True, "/"),
+])
+def test_the_cgroup_parent_for_v1_hybrid_and_v2(text, v2, parent):
+    from labkit.sandboxes.containers import cgroups
+    assert cgroups.parent_path(text, v2) == parent
 
 
 @oci_kinds
@@ -435,6 +577,50 @@ def test_exit_codes_cannot_fake_caps(kind):
         assert box.run_script("exit 152").returncode == 152
         faked = box.run_script("echo level=error >&2; exit 1")
         assert faked.returncode == 1 and "level=error" in faked.stderr
+
+
+@container_kinds_with("podman")
+def test_cap_words_and_cap_like_exits_are_the_guests_own(kind):
+    """L1: "Resource temporarily unavailable" on stderr was read as the pids cap, and a
+    guest that burned half its CPU time then ran `exit 137` as the CPU cap. Caps are now
+    decided from the kernel's log and counters, which the guest cannot write."""
+    with open_sandbox(kind, Limits(cpu_seconds=3)) as box:
+        fake = box.run_script("echo \"sh: can't fork: Resource temporarily unavailable\" >&2;"
+                              " exit 2")
+        assert fake.returncode == 2 and "Resource temporarily" in fake.stderr
+        # A child stopped by its own 2-second RLIMIT_CPU: 2 of the container's 3 seconds.
+        burned = box.run_script("(ulimit -t 2; while :; do :; done); exit 137")
+        assert burned.returncode == 137
+        assert box.run_script("exit 152").returncode == 152
+        assert box.run_script('echo \'{"level":"error","msg":"x"}\' >&2; exit 1') \
+            .runtime_error == ""
+
+
+@container_kinds_with("podman")
+def test_real_pids_and_memory_caps_are_still_recognised(kind):
+    with open_sandbox(kind, Limits(pids=8, memory_mb=24, cpu_seconds=2)) as box:
+        with pytest.raises(LimitExceeded, match="process limit"):
+            box.run_script("bomb() { bomb | bomb & }; bomb; sleep 1; echo escaped")
+        with pytest.raises(LimitExceeded, match="memory limit"):
+            box.run_script("x=$(yes | head -c 100000000); echo survived ${#x}")
+
+
+@oci_kinds
+def test_the_runtimes_own_errors_are_kept_apart_from_the_guests(kind):
+    """L1/L3: runc and crun print their errors to stderr too (crun despite --log), where
+    they read as the guest's; a failed runtime was reported as the guest exiting with 1."""
+    from labkit.errors import LabkitError
+    from labkit.sandboxes.containers import bundle
+    with open_sandbox(kind) as box:
+        box._rootfs = bundle.RootFS(Path("/nonexistent-labkit-rootfs"), "given")
+        box._bundles.clear()
+        result = box._run(["/bin/sh", "-c", "echo hi"])
+        assert result.returncode != 0 and "nonexistent-labkit-rootfs" in result.runtime_error
+        assert "nonexistent-labkit-rootfs" not in result.stderr
+        with pytest.raises(LabkitError) as caught:
+            box.cold_call()
+        assert not isinstance(caught.value, (GuestError, LimitExceeded))
+        assert "failed to run the container" in one_line(caught.value)
 
 
 @oci_kinds
@@ -468,11 +654,35 @@ def test_a_reused_pid_does_not_keep_a_dead_labs_leftovers():
     from labkit.sandboxes import _owned
     mine = _owned.new_container_id()
     assert not _owned.is_leftover(mine)
-    pid, tag = _owned.owner_pid(mine), _owned.owner_tag().split("-t")[1]
+    pid, tag = _owned.owner_pid(mine), _owned.owner_tag().split("-t")[1].split("n")[0]
     # The same pid, started at another time: a previous process that had this pid.
-    assert _owned.is_leftover(mine.replace(f"-t{tag}-", f"-t{int(tag) + 1}-"))
+    assert _owned.is_leftover(mine.replace(f"-t{tag}", f"-t{int(tag) + 1}"))
     assert _owned.owner_pid(mine) == pid == os.getpid()
     assert _owned.is_leftover(f"{_owned.PREFIX}{2**22 + 5}-t1-1")  # no such pid at all
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a new pid namespace needs root here")
+def test_a_lab_in_another_pid_namespace_is_never_taken_for_a_leftover():
+    """L8: a lab in another pid namespace (sharing /run/runc or /tmp) named its containers
+    after pids this lab cannot see; this lab would have deleted them as a dead lab's."""
+    from labkit.sandboxes import _owned
+    code = ("import sys; from labkit.sandboxes import _owned; "
+            "print(_owned.new_container_id(), flush=True); sys.stdin.read()")
+    child = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", sys.executable,
+                              "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        name = child.stdout.readline().strip()
+        if not name:
+            pytest.skip(f"no pid namespace here: {child.stderr.read()[-200:]}")
+        assert _owned.owner_pid(name) in (1, 2, 3)  # its pid, as its own namespace sees it
+        assert not _owned.is_leftover(name)  # alive, in another namespace: not ours to judge
+    finally:
+        child.stdin.close()
+        child.wait(30)
+        child.stdout.close()
+        child.stderr.close()
+    assert not _owned.is_leftover(name)  # and once it is gone, left to its own namespace
 
 
 def test_leftover_folder_sweep_ignores_other_users_and_symlinks(fake_tmp):

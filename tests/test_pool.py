@@ -113,7 +113,8 @@ def test_missing_folder_is_refused(tmp_path):
     (json.dumps({"name": "a notebook"}), "not a bench run"),
     (json.dumps([{"cells": []}]), "not a bench run"),
     (json.dumps([{"kind": "wasm", "available": True, "start_ms_p50": "fast"}]),
-     "no number for start_ms_p50, mem_mb_per_instance"),
+     "no number for start_ms_p50, start_ms_p99, per_second, mem_mb_per_instance"),
+    (json.dumps({"format": 99, "results": []}), "format 99 is not one this labkit reads"),
 ])
 def test_a_file_that_is_not_a_run_is_named(tmp_path, content, problem):
     (tmp_path / "good.json").write_text(json.dumps(bench_rows("cpu", 2, {"wasm": (0.01, 0.01)})))

@@ -301,6 +301,7 @@ def test_recorded_figures_come_from_the_newest_run_that_measured_v8(tmp_path):
         (tmp_path / name).write_text(json.dumps({"format": 1, "results": results}))
 
     v8 = {"kind": "v8", "available": True, "samples_ms": [4.0, 5.0, 6.0],
+          "start_ms_p50": 5.0, "start_ms_p99": 6.0, "per_second": 200.0,
           "mem_mb_per_instance": 1.6, "machine": {"cpu": "Test CPU", "cores": 2}}
     run("bench-20260101-000000.json", [v8])
     run("bench-20260102-000000.json", [{"kind": "v8", "available": False, "reason": "x"}])
@@ -326,3 +327,43 @@ def test_a_workerd_that_will_not_start_is_reported_and_cleaned_up(tmp_path, monk
             pass
     from labkit.sandboxes.v8.workerd import _running
     assert not any(server.binary == str(broken) for server in _running)
+
+
+# --- run_tool: an agent's tool call in a fresh isolate -------------------------------------
+@needs_workerd
+def test_run_tool_runs_an_agents_script_in_a_fresh_isolate_each_time(box):
+    assert "javascript" in box.capabilities.tools
+    summing = "function tool(input) { return {sum: input.xs.reduce((a, b) => a + b, 0)}; }"
+    assert json.loads(box.run_tool("javascript", summing, '{"xs": [1, 2, 39]}')) == {"sum": 42}
+    counter = "let calls = 0;\nasync function tool(input) { calls += 1; return calls; }"
+    assert [box.run_tool("javascript", counter, "null") for _ in range(3)] == ["1", "1", "1"]
+    assert box.run_tool("javascript", "function tool(input) {}", "{}") == "null"
+
+
+@needs_workerd
+def test_run_tool_reports_the_guests_own_error_and_bad_programs(box):
+    with pytest.raises(GuestError, match="no such record: 7"):
+        box.run_tool("javascript", "function tool(i) { throw new Error('no such record: 7'); }",
+                     "{}")
+    with pytest.raises(GuestError, match=r"declares no function tool\(input\)"):
+        box.run_tool("javascript", "function helper() { return 1; }", "{}")
+    with pytest.raises(GuestError, match="require is not defined"):
+        box.run_tool("javascript", "function tool(i) { return require('fs').readFileSync("
+                                   "'/etc/passwd', 'utf8'); }", "{}")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        box.run_tool("javascript", "function tool(i) { return i; }", "{oops")
+    from labkit.errors import NotSupported
+    with pytest.raises(NotSupported, match="python"):
+        box.run_tool("python", "def tool(i):\n    return i\n", "{}")
+
+
+@needs_workerd
+def test_run_tool_keeps_the_time_and_memory_caps():
+    with V8Sandbox(Limits(cpu_seconds=1)) as box:
+        with pytest.raises(LimitExceeded, match="time"):
+            box.run_tool("javascript", "function tool(i) { while (true) {} }", "{}")
+        with pytest.raises(LimitExceeded, match="memory"):
+            box.run_tool("javascript", "function tool(i) { const a = [];\n"
+                         "  while (true) a.push(new Array(1e6).fill(1)); }", "{}")
+        # and the sandbox goes on with the next call
+        assert box.run_tool("javascript", "function tool(i) { return i * 2; }", "21") == "42"

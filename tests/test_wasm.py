@@ -255,7 +255,7 @@ def test_closing_releases_held_instances_and_stops_the_ticker():
 
 def test_bench_reports_the_contract():
     from labkit.bench import run_bench
-    (result,) = run_bench(["wasm"], n=50, live=200, show_progress=False)
+    (result,) = run_bench(["wasm"], calls=50, live=200, show_progress=False)
     for key in ("kind", "n", "start_ms_p50", "start_ms_p99", "per_second",
                 "mem_mb_per_instance", "machine"):
         assert key in result

@@ -12,18 +12,16 @@ notebooks read side by side.
 
 from __future__ import annotations
 
-import json
 import socket
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import plotly.graph_objects as go
 
-from .. import paths
+from .. import paths, results
 from ..errors import LimitExceeded
-from ..measure import machine_info, time_calls
-from ..sandboxes import availability, open_sandbox
+from ..measure import time_calls
+from ..sandboxes import availability, kinds, open_sandbox
 from ..sandboxes.base import Limits, Sandbox
 from . import isolates
 
@@ -99,23 +97,28 @@ def start_samples(kind: str, calls: int, warmup: int = 3) -> list[float]:
         return time_calls(box.run_standard, calls, warmup).ms.round(4).tolist()
 
 
-def measure(kinds: Iterable[str], calls: int, counts: Iterable[int]) -> dict:
+def measure(names: Iterable[str], calls: int, counts: Iterable[int]) -> dict:
     """Start samples for every kind that runs here, density curves for the containers.
 
     Defined in notebook 04 § How long does a fresh container take?
     """
     counts = list(counts)
-    found = {kind: availability(kind) for kind in kinds}
+    found = {kind: availability(kind) for kind in names}
+    containers = kinds("container")  # the others are there for comparison
     samples, curves = {}, {}
     for kind, avail in found.items():
         if not avail.available:
             continue
         samples[kind] = start_samples(kind, calls)
-        if kind in kinds("container"):  # the others are there for comparison
+        if kind in containers:
             with open_sandbox(kind) as box:
                 curves[kind] = box.density_curve(counts)
     return {"samples_ms": samples, "density": curves,
             "missing": {k: a.reason for k, a in found.items() if not a.available}}
+
+
+# What notebook 04's recording holds, as results.py names recordings.
+HOLDS = "containers-04"
 
 
 def record(path: Path = RECORDING, calls: int = 100, counts=(1, 10, 30, 100)) -> Path:
@@ -127,11 +130,7 @@ def record(path: Path = RECORDING, calls: int = 100, counts=(1, 10, 30, 100)) ->
         tour = take_tour(box)
         versions = box.versions()
     data = measure(["runc", "crun", "process"], calls, counts)
-    payload = {"format": 1, "recorded": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-               "machine": machine_info(), "versions": versions, "tour": tour, **data}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=1) + "\n")
-    return path
+    return results.save_recording(HOLDS, {"versions": versions, "tour": tour, **data}, path)
 
 
 def load(path: Path = RECORDING) -> dict:
@@ -139,9 +138,9 @@ def load(path: Path = RECORDING) -> dict:
 
     Defined in notebook 04 § Can this machine start containers?
     """
-    payload = json.loads(Path(path).read_text())
-    payload["source"] = f"recorded {payload['recorded']} ({Path(path).name})"
-    return payload
+    recording = results.load_recording(path, HOLDS)
+    return {**recording.data, "machine": recording.machine,
+            "source": f"recorded {recording.saved} ({recording.file})"}
 
 
 def describe_machine(machine: dict) -> str:

@@ -18,7 +18,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .. import bench, paths
+from .. import results
 from ..measure import time_calls
 from .style import LAYOUT, PALETTE, colour
 
@@ -247,22 +247,16 @@ def recorded_v8(kind: str = "v8", folder: Path | None = None) -> V8Figures | Non
 
     Defined in notebook 03 § How long does a new V8 isolate take?
     """
-    for path in sorted(Path(folder or paths.RECORDED_DIR).glob("bench-*.json"), reverse=True):
-        try:
-            results = bench.load_recorded(path)
-        except (OSError, ValueError, KeyError):
-            continue
-        for result in results:
-            if result.get("kind") == kind and result.get("available") and \
-                    result.get("samples_ms"):
-                machine = result.get("machine", {})
-                source = (f"RECORDED on {machine.get('cpu', 'an unknown CPU')} "
-                          f"({machine.get('cores', '?')} cores), file data/recorded/{path.name}")
-                return V8Figures(source, True, np.asarray(result["samples_ms"], dtype=float),
-                                 mb_per_isolate=float(result["mem_mb_per_instance"]),
-                                 live_instances=int(result.get("live_instances", 0)),
-                                 recorded_warm_p50=float(result.get("warm_ms_p50", "nan")))
-    return None
+    found = results.newest_recorded(kind, folder, with_samples=True)
+    if found is None:
+        return None
+    machine = found.machine
+    source = (f"RECORDED on {machine.get('cpu', 'an unknown CPU')} "
+              f"({machine.get('cores', '?')} cores), file data/recorded/{found.source.file}")
+    return V8Figures(source, True, np.asarray(found.samples_ms, dtype=float),
+                     mb_per_isolate=float(found.mem_mb_per_instance),
+                     live_instances=int(found.live_instances or 0),
+                     recorded_warm_p50=float(found.extras.get("warm_ms_p50", "nan")))
 
 
 def shared_and_per_isolate(held, megabytes) -> tuple[float, float]:

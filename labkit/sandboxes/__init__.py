@@ -17,10 +17,13 @@ KINDS: dict[str, tuple[str, str, str]] = {
     "wasm": ("labkit.sandboxes.wasm", "WasmSandbox", "isolate"),
     "v8": ("labkit.sandboxes.v8", "V8Sandbox", "isolate"),
     "process": ("labkit.sandboxes.process", "ProcessSandbox", "process"),
+    "bwrap": ("labkit.sandboxes.bwrap", "BwrapSandbox", "namespaces"),
     "runc": ("labkit.sandboxes.containers", "RuncSandbox", "container"),
     "crun": ("labkit.sandboxes.containers", "CrunSandbox", "container"),
     "podman": ("labkit.sandboxes.containers", "PodmanSandbox", "container"),
     "docker": ("labkit.sandboxes.containers", "DockerSandbox", "container"),
+    "gvisor": ("labkit.sandboxes.gvisor", "GvisorSandbox", "user-space kernel"),
+    "microvm": ("labkit.sandboxes.microvm", "MicrovmSandbox", "micro-VM"),
 }
 
 __all__ = ["FAMILIES", "KINDS", "Availability", "Capabilities", "Limits", "NotOpen",

@@ -1,9 +1,11 @@
 """Names that say who made them: what lets a lab remove what a killed lab left behind.
 
-Containers and bundle folders carry their owner's pid and its start time
-(`labkit-<pid>-t<start>-<n>`), so leftovers of a killed kernel can be told apart from
-another live kernel's, even once the pid is reused. (Labs in different pid namespaces
-sharing /run/runc cannot see each other's pids: run one lab per pid namespace.)
+Containers and bundle folders carry their owner's pid, its start time and its pid
+namespace (`labkit-<pid>-t<start>n<pidns>-<n>`), so leftovers of a killed kernel can be told
+apart from another live kernel's, even once the pid is reused. A lab in ANOTHER pid
+namespace (a container sharing /run/runc or /tmp with this one) has pids this lab cannot
+look up: its names are never taken for leftovers here (they are left to a lab in its own
+namespace, or to a reboot), so no lab deletes another's live containers.
 """
 
 from __future__ import annotations
@@ -55,11 +57,22 @@ def die_with_parent(parent_pid: int | None = None):
     return apply
 
 
+def pid_namespace() -> int | None:
+    """This process's pid namespace (its inode number), None if /proc cannot tell."""
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return None
+
+
 def owner_tag() -> str:
-    """This process as it appears in names: `<pid>-t<start>` (or `<pid>` if unknown)."""
+    """This process as it appears in names: `<pid>-t<start>n<pidns>` (parts left out when
+    unknown)."""
     pid = os.getpid()
-    start = process_start(pid)
-    return f"{pid}-t{start}" if start is not None else str(pid)
+    start, namespace = process_start(pid), pid_namespace()
+    if start is None:
+        return str(pid)
+    return f"{pid}-t{start}" + (f"n{namespace}" if namespace is not None else "")
 
 
 def new_container_id() -> str:
@@ -77,13 +90,17 @@ def is_leftover(name: str, prefix: str = PREFIX) -> bool:
     """True for a labkit name whose owner process is gone (a killed kernel's).
 
     The owner is the pid AND its start time when the name carries one: a live process
-    that merely reuses the pid does not keep a dead lab's containers alive.
+    that merely reuses the pid does not keep a dead lab's containers alive. A name made in
+    another pid namespace is never a leftover here: its pid means another process there.
     """
     pid = owner_pid(name, prefix)
     if pid is None:
         return False
-    tagged = re.match(re.escape(prefix) + r"\d+-t(\d+)-", name)
+    tagged = re.match(re.escape(prefix) + r"\d+-t(\d+)(?:n(\d+))?-", name)
     if tagged is not None:
+        namespace = tagged.group(2)
+        if namespace is not None and int(namespace) != pid_namespace():
+            return False
         return process_start(pid) != int(tagged.group(1))
     if pid == os.getpid():
         return False

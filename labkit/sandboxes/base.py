@@ -171,8 +171,10 @@ FAMILIES = ("isolate", "process", "namespaces", "container", "user-space kernel"
 class Capabilities:
     """What a kind can do, as data: callers read it instead of probing with hasattr.
 
-    family: "isolate" (many guests inside one host process), "process" (a plain OS
-        process per guest) or "container" (namespaces and cgroups per guest).
+    family: one of FAMILIES: "isolate" (many guests inside one host process), "process"
+        (a plain OS process per guest), "namespaces" (namespaces without cgroups: bwrap),
+        "container" (namespaces and cgroups per guest), "user-space kernel" (gVisor: the
+        guest's system calls served by a kernel in user space), "micro-VM" (a VM per guest).
     guest_languages: what guest code a reader may hand it: ("wat",) for `call_export` in
         wasm, ("javascript",) in V8, ("sh",) for `run_script` in containers; () when it
         runs only labkit's own workload.
@@ -188,7 +190,8 @@ class Capabilities:
         "python"): the same agent-written program, unchanged, in every kind that has it.
     """
 
-    family: Literal["isolate", "process", "container"]
+    family: Literal["isolate", "process", "namespaces", "container", "user-space kernel",
+                    "micro-VM"]
     cpu_cap: Literal["cpu-time", "wall-clock"]
     memory_cap: str
     guest_languages: tuple[str, ...] = ()
@@ -269,6 +272,9 @@ class Sandbox(ABC):
     # How many live instances `bench` holds, per size ("quick" is also the default count
     # of memory_per_instance): what one kind can hold in a few seconds differs a lot.
     live_counts: ClassVar[dict[str, int]] = {"quick": 50, "full": 50}
+    # How many cold calls `bench` times per size when the caller names none: a slow kind
+    # (a user-space kernel, a VM) takes fewer, and its row says how many it took.
+    bench_calls: ClassVar[dict[str, int]] = {"quick": 100, "full": 1000}
 
     def __init__(self, limits: Limits | None = None):
         if limits is not None and not isinstance(limits, Limits):
@@ -282,11 +288,6 @@ class Sandbox(ABC):
             method = cls.__dict__.get(name)
             if callable(method) and not getattr(method, "needs_open", False):
                 setattr(cls, name, _needs_open(method))
-
-    @property
-    def default_live(self) -> int:
-        """Old name of live_counts["quick"], kept only until bench.py reads live_counts."""
-        return self.live_counts["quick"]
 
     @property
     def is_open(self) -> bool:

@@ -8,8 +8,11 @@ and process count.
 - `runtime.py`: runc and crun, the low-level OCI runtimes, on a bundle labkit writes;
 - `bundle.py`: that bundle, a root filesystem plus config.json;
 - `managers.py`: Podman and Docker, managers on top of such a runtime, driven by their CLI;
-- `common.py`: what every container kind shares: the cap on output, exit statuses read as
-  caps, memory accounting, the switch that makes containers report themselves missing.
+- `seccomp.py`: the system-call filter, an allow list like Docker's default;
+- `cgroups.py`: where a container's cgroups go (under the lab's own);
+- `common.py`: what every container kind shares: the cap on output, caps read from
+  evidence the guest cannot forge, memory accounting, the switch that makes containers
+  report themselves missing.
 
 Every call creates a container, runs the standard workload in it, waits for it and deletes
 it. Nothing outlives the call or the `with` block: containers are deleted on errors and on

@@ -3,7 +3,8 @@
 labkit writes both itself rather than asking `runc spec`, so every isolation choice is
 visible in one place (`container_config`): its own pid, mount, ipc, uts and network
 namespaces (the network one holds only a loopback interface), a read-only root, no new
-privileges, no capabilities, cgroup caps on memory and processes, and rlimits.
+privileges, no capabilities, a seccomp allow list like Docker's (seccomp.py), cgroup caps
+on memory and processes, and rlimits.
 
 The root filesystem is Debian's busybox-static copied into rootfs/bin (one 2 MB binary
 that is also sh, ps, hostname, ip, nc...), plus the guest script. Without a static
@@ -31,6 +32,7 @@ from ...errors import LabkitError
 from ...workload import guest_source
 from .. import _owned
 from ..base import Limits
+from . import seccomp
 
 HOSTNAME = "labkit-guest"
 # Where the guest script sits inside every container.
@@ -127,46 +129,9 @@ def given_rootfs(path: str | Path) -> RootFS:
     return RootFS(path.resolve(), "given")
 
 
-# System calls a guest never needs and Docker's default seccomp profile also refuses (to a
-# process without capabilities): namespaces (user namespaces above all), mounts, kernel
-# modules and keyrings, BPF, tracing and other processes' memory, clocks, reboot, swap.
-DENIED_SYSCALLS = (
-    "unshare", "setns", "mount", "umount", "umount2", "pivot_root", "chroot",
-    "open_tree", "move_mount", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr",
-    "keyctl", "add_key", "request_key", "bpf", "userfaultfd", "perf_event_open", "ptrace",
-    "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",
-    "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
-    "open_by_handle_at", "name_to_handle_at", "reboot", "swapon", "swapoff", "acct",
-    "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "iopl", "ioperm",
-    "quotactl", "quotactl_fd", "lookup_dcookie", "nfsservctl", "uselib", "sysfs", "_sysctl",
-    "syslog", "vhangup", "fanotify_init", "io_uring_setup", "io_uring_enter",
-    "io_uring_register", "move_pages", "mbind", "set_mempolicy", "get_mempolicy",
-    "personality", "landlock_create_ruleset", "create_module", "get_kernel_syms",
-    "query_module", "vm86", "vm86old", "stime",
-)
-# clone() flags that create namespaces; a clone asking for any of them is refused.
-CLONE_NAMESPACE_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000,
-                         0x20000000, 0x40000000)  # NEWNS CGROUP UTS IPC USER PID NET
-EPERM, ENOSYS = 1, 38
-
-
-def seccomp_profile() -> dict:
-    """The OCI seccomp section: every system call allowed except DENIED_SYSCALLS (EPERM),
-    clone() with a namespace flag (EPERM) and clone3 (ENOSYS, whose flags a filter cannot
-    read; libc then falls back to clone). Like Docker's default in what it refuses, though
-    written as a deny list; a foreign architecture's system calls are killed by the filter.
-    """
-    rules = [{"names": list(DENIED_SYSCALLS), "action": "SCMP_ACT_ERRNO", "errnoRet": EPERM},
-             {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": ENOSYS}]
-    rules += [{"names": ["clone"], "action": "SCMP_ACT_ERRNO", "errnoRet": EPERM,
-               "args": [{"index": 0, "value": flag, "valueTwo": flag,
-                         "op": "SCMP_CMP_MASKED_EQ"}]} for flag in CLONE_NAMESPACE_FLAGS]
-    return {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": rules}
-
-
 def container_config(rootfs: RootFS, args: list[str], limits: Limits) -> dict:
     """The OCI runtime config (spec 1.0) for one container of labkit's kind."""
-    cpu = max(1, int(limits.cpu_seconds + 0.999))
+    cpu = limits.cpu_rlimit
     memory = int(limits.memory_mb * 2**20)
     no_caps = {"bounding": [], "effective": [], "permitted": [], "inheritable": [],
                "ambient": []}
@@ -203,15 +168,15 @@ def container_config(rootfs: RootFS, args: list[str], limits: Limits) -> dict:
         "hostname": HOSTNAME,
         "mounts": mounts,
         "linux": {
-            # No cgroupsPath: the runtime names the cgroup after the container id and
-            # places it under the caller's own cgroup, removing it at delete.
+            # No cgroupsPath here: runc names the cgroup after the container id and places
+            # it under the caller's own cgroup; crun is given one per container (cgroups.py).
             "resources": {
                 "devices": [{"allow": False, "access": "rwm"}],
                 "memory": {"limit": memory},
                 "pids": {"limit": int(limits.pids)},
             },
             "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
-            "seccomp": seccomp_profile(),
+            "seccomp": seccomp.profile(),
             "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
                             "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
                             "/proc/sched_debug", "/proc/scsi", "/sys/firmware"],

@@ -7,6 +7,7 @@ and `ContainerSandbox`, the base the runtimes (runtime.py) and managers (manager
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import resource
 import selectors
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import psutil
 
-from ...errors import GuestError, LimitExceeded
+from ...errors import GuestError, LabkitError, LimitExceeded
 from ...measure import Memory, processes_memory
 from ...workload import STANDARD_N, check_n
 from ..base import Capabilities, Limits, Sandbox
@@ -59,11 +60,20 @@ def disabled(kind: str) -> bool:
 
 @dataclass(frozen=True)
 class ContainerRun:
-    """What a script printed inside a fresh container, and how it exited."""
+    """What a script printed inside a fresh container, and how it exited.
+
+    `stderr` is the guest's alone; what the runtime itself reported (from its own log, which
+    the guest cannot write) is `runtime_error`. `name` is the container's, as the kernel's
+    cgroup messages spell it ("" where it does not: Podman's and Docker's cgroups carry
+    their own ids).
+    """
 
     stdout: str
     stderr: str
     returncode: int
+    runtime_error: str = ""
+    name: str = ""
+    init_pid: int | None = None  # the guest's host pid, where the runtime tells it
 
 
 class OutputOverflow(Exception):
@@ -92,19 +102,99 @@ def children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+class KernelLog:
+    """Kernel log records written from now on (/dev/kmsg, readable by root only).
+
+    The kernel logs, naming the cgroup, each OOM kill in a memory cgroup and the first fork
+    a pids cgroup refuses: evidence of a cap that no guest output can fake.
+    """
+
+    def __init__(self):
+        self._fd: int | None = None
+        with contextlib.suppress(OSError):
+            fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            try:
+                os.lseek(fd, 0, os.SEEK_END)
+            except OSError:
+                os.close(fd)
+                raise
+            self._fd = fd
+        self._seen: list[str] = []
+
+    def messages(self) -> list[str] | None:
+        """The messages logged since this object was made; None if the log is unreadable."""
+        if self._fd is None:
+            return None
+        while True:
+            try:
+                record = os.read(self._fd, 8192)
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                if exc.errno == errno.EPIPE:  # older records overwritten meanwhile
+                    continue
+                break
+            if not record:
+                break
+            self._seen.append(record.decode(errors="replace").partition(";")[2].split("\n")[0])
+        return self._seen
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+# Below this share of its RLIMIT_CPU, a container cannot have been stopped by it. (The
+# kernel enforces the limit on a finer clock than getrusage reports: a process it killed
+# at 2 s shows 1.8 s here, on a busy VM.)
+CPU_EVIDENCE = 0.75
+# Guest words that send labkit to look for the kernel's own record of a refused fork.
+FORK_FAILED = ("can't fork", "Resource temporarily unavailable")
+
+
 @dataclass
 class CallEvidence:
-    """What the host saw around one call: OOM kills and CPU used, to judge an exit code."""
+    """What the host saw around one call, to judge an exit status: the kernel's log, its
+    OOM kill count, and the CPU time finished children used. Use it in a `with` block."""
 
     oom_before: int
     cpu_before: float
+    kernel_log: KernelLog | None = None
 
     @classmethod
     def now(cls) -> CallEvidence:
-        return cls(oom_kills(), children_cpu_seconds())
+        return cls(oom_kills(), children_cpu_seconds(), KernelLog())
 
-    def oom_killed(self) -> bool:
+    def __enter__(self) -> CallEvidence:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.kernel_log is not None:
+            self.kernel_log.close()
+
+    def _logged(self, marker: str, name: str) -> bool | None:
+        messages = self.kernel_log.messages() if self.kernel_log else None
+        if messages is None:
+            return None
+        return any(marker in m and name in m for m in messages)
+
+    def oom_killed(self, name: str = "", pid: int | None = None) -> bool:
+        """The kernel logged an OOM kill in this container's cgroup, or of its init (the
+        cgroup summary line is rate-limited, the kill line is not). Without a name or a
+        readable log: the kernel counted an OOM kill anywhere during the call."""
+        if name and self._logged("oom_memcg=", name):
+            return True
+        if pid is not None and self._logged(f"Killed process {pid} (", ""):
+            return True
+        if name and self.kernel_log is not None and self.kernel_log.messages() is not None:
+            return False
         return self.oom_before >= 0 and oom_kills() > self.oom_before
+
+    def fork_refused(self, name: str = "") -> bool:
+        """The kernel logged a fork refused by this container's pids cgroup (False when the
+        log cannot be read: then nothing proves it)."""
+        return bool(self._logged("fork rejected by pids controller", name))
 
     def cpu_used(self) -> float:
         return children_cpu_seconds() - self.cpu_before
@@ -151,27 +241,31 @@ def run_capped(command: list[str], timeout: float, cwd: Path | None = None,
     return returncode, out, err
 
 
-def _check_limits_exit(kind: str, returncode: int, stderr: str, limits: Limits,
-                       evidence: CallEvidence | None = None) -> None:
+def _check_limits_exit(kind: str, result: ContainerRun, limits: Limits,
+                       evidence: CallEvidence) -> None:
     """Turn the ways the kernel stops a capped container into LimitExceeded.
 
-    An exit code alone is the guest's to choose (`exit 137`), so where the host can check,
-    it does: SIGKILL counts as the memory cap only if the kernel recorded an OOM kill
-    during the call (/proc/vmstat), as the CPU cap only if the container used its CPU time
-    (it is its pid namespace's init, so SIGXCPU is ignored and the hard limit's SIGKILL
-    stops it); otherwise the exit code is the guest's own.
+    Only on evidence the guest cannot forge: an exit code (`exit 137`) and words on stderr
+    ("Resource temporarily unavailable") are the guest's to choose. SIGKILL counts as the
+    memory cap when the kernel logged an OOM kill in the container's cgroup or of its init
+    (where the log cannot be read, or for Podman and Docker, whose cgroups carry their own
+    ids: when the kernel counted an OOM kill during the call); a refused fork as the pids
+    cap when the kernel logged one for the container's cgroup (for Podman and Docker: any
+    during the call). SIGKILL or SIGXCPU counts as the CPU cap when the container's
+    processes used at least CPU_EVIDENCE of its RLIMIT_CPU (it is its pid namespace's init,
+    so SIGXCPU is ignored and the hard limit's SIGKILL stops it): a guest can only fake
+    that by burning most of its CPU time first. Otherwise the exit status is the guest's.
     """
-    if returncode == 128 + signal.SIGKILL:
-        if evidence is None or evidence.oom_killed():
-            raise LimitExceeded(kind, "memory", f"killed by the kernel's OOM killer at its "
-                                                f"cgroup cap of {limits.memory_mb} MB")
-        if evidence.cpu_used() >= 0.5 * limits.cpu_seconds:
-            raise LimitExceeded(kind, "CPU time", f"RLIMIT_CPU of {limits.cpu_seconds} s; "
-                                                  "killed at the hard limit")
-    if returncode == 128 + signal.SIGXCPU and (
-            evidence is None or evidence.cpu_used() >= 0.5 * limits.cpu_seconds):
-        raise LimitExceeded(kind, "CPU time", f"RLIMIT_CPU of {limits.cpu_seconds} s")
-    if "can't fork" in stderr or "Resource temporarily unavailable" in stderr:
+    code = result.returncode
+    if code == 128 + signal.SIGKILL and evidence.oom_killed(result.name, result.init_pid):
+        raise LimitExceeded(kind, "memory", f"killed by the kernel's OOM killer at its "
+                                            f"cgroup cap of {limits.memory_mb} MB")
+    if code in (128 + signal.SIGKILL, 128 + signal.SIGXCPU) and \
+            evidence.cpu_used() >= CPU_EVIDENCE * limits.cpu_rlimit:
+        raise LimitExceeded(kind, "CPU time", f"RLIMIT_CPU of {limits.cpu_seconds} s; "
+                                              "killed at the limit")
+    if (code != 0 or any(words in result.stderr for words in FORK_FAILED)) and \
+            evidence.fork_refused(result.name):
         raise LimitExceeded(kind, "process", f"the cgroup's pids cap of {limits.pids} "
                                              "refused another fork")
 
@@ -187,8 +281,15 @@ class ContainerSandbox(Sandbox):
     def _run(self, args: list[str]) -> ContainerRun:
         raise NotImplementedError
 
-    def _raise_if_runtime_failed(self, result: ContainerRun) -> None:
-        """Subclasses turn a failure of the runtime itself (not the guest) into an error."""
+    def _judge(self, args: list[str]) -> ContainerRun:
+        """Run args in a fresh container; raise if a cap stopped it or the runtime failed."""
+        with CallEvidence.now() as evidence:
+            result = self._run(args)
+            _check_limits_exit(self.kind, result, self.limits, evidence)
+        if result.runtime_error:
+            raise LabkitError(f"{self.kind} failed to run the container: "
+                              f"{result.runtime_error[-300:]}")
+        return result
 
     def run_script(self, script: str, *args: str) -> ContainerRun:
         """Run a shell script in a fresh container (busybox sh); for looking around inside.
@@ -206,17 +307,11 @@ class ContainerSandbox(Sandbox):
         if size > MAX_SCRIPT_BYTES:
             raise ValueError(f"script is {size:,} bytes; a command-line argument holds at "
                              f"most {MAX_SCRIPT_BYTES:,}")
-        evidence = CallEvidence.now()
-        result = self._run(argv)
-        _check_limits_exit(self.kind, result.returncode, result.stderr, self.limits, evidence)
-        self._raise_if_runtime_failed(result)
-        return result
+        return self._judge(argv)
 
     def cold_call(self, n: int = STANDARD_N) -> int:
         check_n(n)
-        evidence = CallEvidence.now()
-        result = self._run(["/bin/sh", GUEST_PATH, str(n)])
-        _check_limits_exit(self.kind, result.returncode, result.stderr, self.limits, evidence)
+        result = self._judge(["/bin/sh", GUEST_PATH, str(n)])
         if result.returncode != 0:
             raise GuestError(self.kind, f"the container exited with {result.returncode}: "
                                         f"{result.stderr.strip()[-300:]}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -16,7 +17,7 @@ from ...errors import LabkitError, LimitExceeded, Unavailable
 from ...measure import Memory
 from .. import _owned
 from ..base import Availability, Limits
-from . import bundle
+from . import bundle, seccomp
 from .common import (
     DISABLE_ENV,
     HOLD_SECONDS,
@@ -38,7 +39,8 @@ class CliSandbox(ContainerSandbox):
 
     The image is imported from the same busybox root filesystem (`import`, never `pull`:
     no registry is needed), and every container gets --network none, a read-only root,
-    no capabilities, no new privileges and the same memory and pids caps.
+    no capabilities, no new privileges, the same seccomp allow list and the same memory and
+    pids caps.
     """
 
     binary: ClassVar[str]
@@ -127,11 +129,22 @@ class CliSandbox(ContainerSandbox):
     def _container_args(self, name: str) -> list[str]:
         cpu = self.limits.cpu_rlimit
         return ["--name", name, "--network", "none", "--read-only", "--cap-drop", "ALL",
-                "--security-opt", "no-new-privileges", "--hostname", bundle.HOSTNAME,
+                "--security-opt", "no-new-privileges", *self._seccomp_args(),
+                "--hostname", bundle.HOSTNAME,
                 "--memory", f"{int(self.limits.memory_mb)}m",
                 "--memory-swap", f"{int(self.limits.memory_mb)}m",
                 "--pids-limit", str(int(self.limits.pids)), "--ulimit", f"cpu={cpu}:{cpu + 1}",
                 "--tmpfs", "/tmp:size=8m", *self.run_args]
+
+    def _seccomp_args(self) -> list[str]:
+        """The same seccomp allow list as runc and crun get (seccomp.py), from a file in
+        the sandbox's folder: Podman's own default still lets a guest `unshare -U`."""
+        if self._workdir is None:
+            return []
+        path = self._workdir / "seccomp.json"
+        if not path.exists():
+            path.write_text(json.dumps(seccomp.profile()))
+        return ["--security-opt", f"seccomp={path}"]
 
     def _run(self, args: list[str]) -> ContainerRun:
         name = _owned.new_container_id()

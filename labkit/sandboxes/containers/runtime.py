@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
 import shutil
 import subprocess
@@ -19,7 +20,7 @@ from ...measure import Memory
 from ...workload import STANDARD_N, check_n
 from .. import _owned
 from ..base import Availability, Limits
-from . import bundle
+from . import bundle, cgroups
 from .common import (
     DISABLE_ENV,
     HOLD_SECONDS,
@@ -36,6 +37,15 @@ from .common import (
     run_quiet,
     running_as_root,
 )
+
+
+def without_lines(text: str, drop: list[str]) -> str:
+    """`text` without the lines that are, stripped, one of `drop`."""
+    if not drop:
+        return text
+    unwanted = set(drop)
+    return "".join(line for line in text.splitlines(keepends=True)
+                   if line.strip() not in unwanted)
 
 
 class OciSandbox(ContainerSandbox):
@@ -192,17 +202,24 @@ class OciSandbox(ContainerSandbox):
     def _delete(self, cid: str) -> None:
         run_quiet([*self._command, "delete", "--force", cid])
 
+    def _for_container(self, folder: Path, cid: str) -> Path:
+        """The bundle folder to start container `cid` from (crun's names its cgroup)."""
+        return folder
+
     def _run(self, args: list[str]) -> ContainerRun:
         """Create, start, wait for and delete one container running args."""
-        bundle = self._bundle(args)
         cid = _owned.new_container_id()
+        bundle = self._for_container(self._bundle(args), cid)
         timeout = self.limits.backstop_seconds(SETUP_SECONDS)
         # The runtime's own errors go to this log, apart from the guest's stderr, so a
         # guest cannot pass its words off as the runtime's.
         self._runtime_log = self._workdir / "runtime.log"
         self._runtime_log.unlink(missing_ok=True)
+        # The init's host pid, which the kernel names in OOM records. One file per call:
+        # runc writes it through a temporary `.<name>` that a killed runc leaves behind.
+        pid_file = self._workdir / f"{cid}.pid"
         command = [*self._command, "--log", str(self._runtime_log), "--log-format", "json",
-                   "run", "--bundle", str(bundle), cid]
+                   "run", "--pid-file", str(pid_file), "--bundle", str(bundle), cid]
         self._running = cid
         try:
             returncode, out, err = run_capped(command, timeout)
@@ -220,17 +237,31 @@ class OciSandbox(ContainerSandbox):
             self._running = None
         if returncode != 0 and os.path.exists(f"{self.state_root}/{cid}"):
             self._delete(cid)
-        return ContainerRun(out, err, returncode)
+        # The runtime prints its errors to stderr too (crun even with --log): they are
+        # taken from its log and kept out of the guest's words.
+        errors = self._runtime_errors() if returncode != 0 else []
+        init_pid = None
+        with contextlib.suppress(OSError, ValueError):
+            init_pid = int(pid_file.read_text()) if returncode != 0 else None
+        for leftover in (pid_file, pid_file.with_name(f".{pid_file.name}")):
+            leftover.unlink(missing_ok=True)
+        return ContainerRun(out, without_lines(err, errors), returncode, "; ".join(errors), cid,
+                            init_pid)
 
-    def _raise_if_runtime_failed(self, result: ContainerRun) -> None:
-        if result.returncode == 0:
-            return
+    def _runtime_errors(self) -> list[str]:
+        """What the runtime logged as errors during the last call (its --log file)."""
         log = self._runtime_log
-        with contextlib.suppress(OSError):
-            text = log.read_bytes()[-4096:].decode(errors="replace") if log else ""
-            if '"level":"error"' in text or "level=error" in text:
-                raise LabkitError(f"{self.kind} failed to run the container: "
-                                  f"{result.stderr.strip()[-300:]}")
+        try:
+            lines = log.read_bytes()[-65536:].decode(errors="replace").splitlines() if log else []
+        except OSError:
+            return []
+        errors = []
+        for line in lines:
+            with contextlib.suppress(ValueError, AttributeError):
+                entry = json.loads(line)
+                if entry.get("level") in ("error", "fatal", "panic"):
+                    errors.append(str(entry.get("msg", "")).strip())
+        return [e for e in errors if e]
 
     # --- many at once -------------------------------------------------------------
     @contextlib.contextmanager
@@ -243,6 +274,7 @@ class OciSandbox(ContainerSandbox):
                 for _ in range(count):
                     cid = _owned.new_container_id()
                     self._held[cid] = None  # tracked before it exists, so never missed
+                    self._for_container(bundle, cid)
                     pid_file = self._workdir / f"{cid}.pid"
                     # Detached: runc exits once the container runs; stdio goes to a file
                     # (a pipe would be held open by the container).
@@ -300,6 +332,9 @@ class RuncSandbox(OciSandbox):
 class CrunSandbox(OciSandbox):
     """crun, a small OCI runtime in C (Podman's default on Fedora).
 
+    Its cgroups are placed under the lab's own (cgroups.py); crun alone would put them at
+    the root of each hierarchy.
+
     crun 1.8 refuses a cgroup v1 host that also mounts cgroup v2 at
     /sys/fs/cgroup/unified ("hybrid" mode). labkit then runs it inside a private mount
     namespace where that one mount is gone: the host's mounts are untouched. A small holder
@@ -315,6 +350,20 @@ class CrunSandbox(OciSandbox):
                  runtime: str | Path | None = None):
         super().__init__(limits, rootfs, runtime)
         self._holder: subprocess.Popen | None = None  # keeps the private namespace alive
+        self._placement: cgroups.Placement | None = None  # where its cgroups go
+
+    def open(self) -> None:
+        self._placement = cgroups.placement()
+        super().open()
+
+    def _for_container(self, folder: Path, cid: str) -> Path:
+        """Name this container's cgroup under the lab's own (crun would use the root)."""
+        if self._placement is not None:
+            path = folder / "config.json"
+            config = json.loads(path.read_text())
+            config["linux"]["cgroupsPath"] = cgroups.container_path(self._placement, cid)
+            path.write_text(json.dumps(config))
+        return folder
 
     def _runtime_command(self, binary: str) -> list[str]:
         if not Path("/sys/fs/cgroup/unified").is_dir() or \
@@ -351,5 +400,7 @@ class CrunSandbox(OciSandbox):
             super().close()
         finally:
             self._stop_holder()
+            cgroups.remove_made(self._placement)
+            self._placement = None
 
 

@@ -22,6 +22,10 @@ raises LimitExceeded. Named isolates (`reuse=`) are capped at MAX_NAMED, and wor
 recycled every RECYCLE_AFTER calls when no named isolate would be lost (it grows a few KiB
 per new isolate otherwise).
 
+Tool calls (`run_tool("javascript", source, input_json)`): the agent's plain script, which
+declares `function tool(input)`, becomes one ES module with a small exported entry after it
+(TOOL_ENTRY) and runs like `run_js`: a NEW isolate per call, the same caps, no network.
+
 Output: a guest's return value is read up to MAX_RESULT_BYTES (past it: LimitExceeded,
 nothing more is read); its console.log goes to workerd's log, which labkit keeps bounded.
 
@@ -63,6 +67,18 @@ MAX_NAMED = 32
 RECYCLE_AFTER = 2_000
 # A guest's JSON answer larger than this is refused (unread).
 MAX_RESULT_BYTES = 16 * 2**20
+# Appended to an agent's tool script to make it a module: parse the input, call tool(input)
+# (awaited: it may be async), hand back the JSON text of its result.
+TOOL_ENTRY_NAME = "__labkit_tool_entry"
+TOOL_ENTRY = f"""
+;export async function {TOOL_ENTRY_NAME}(inputJson) {{
+  if (typeof tool !== "function") {{
+    throw new TypeError("the tool program declares no function tool(input)");
+  }}
+  const result = JSON.stringify(await tool(JSON.parse(inputJson)));
+  return result === undefined ? "null" : result;
+}}
+"""
 # How often a running call checks workerd's memory and log size.
 POLL_SECONDS = 0.02
 
@@ -80,7 +96,8 @@ class V8Sandbox(Sandbox):
         family="isolate", cpu_cap="wall-clock",
         memory_cap="JS heap per isolate (--max-old-space-size), and a budget on all of "
                    "workerd for what lives outside the heap",
-        guest_languages=("javascript",), exports=True, warm_calls=True, restart=True)
+        guest_languages=("javascript",), exports=True, warm_calls=True, restart=True,
+        tools=("javascript",))
     live_counts = {"quick": 50, "full": 500}
 
     def __init__(self, limits: Limits | None = None):
@@ -171,6 +188,26 @@ class V8Sandbox(Sandbox):
         if reuse is not None:
             self._claim_name(reuse, source)
         return self._request("POST", "/run", body)
+
+    def _run_tool(self, language: str, source: str, input_json: str) -> str:
+        """An agent's tool call: its script plus TOOL_ENTRY as one module, in a NEW isolate.
+
+        The script is module code (strict mode) with no exports of its own; what tool()
+        returns comes back as JSON text (a value JSON cannot hold is a GuestError).
+        """
+        if not isinstance(source, str):
+            raise TypeError(f"source must be a string of JavaScript, got {type(source).__name__}")
+        if not isinstance(input_json, str):
+            raise TypeError(f"input_json must be JSON text (a str), got "
+                            f"{type(input_json).__name__}")
+        try:
+            json.loads(input_json)
+        except ValueError as exc:
+            raise ValueError(f"input_json is not valid JSON: {exc}") from None
+        result = self.run_js(source + "\n" + TOOL_ENTRY, TOOL_ENTRY_NAME, [input_json])
+        if not isinstance(result, str):
+            raise GuestError(self.kind, f"the tool entry answered {result!r:.80}, not JSON text")
+        return result
 
     def _claim_name(self, name: str, source: str) -> None:
         """A named isolate keeps its first code: refuse new code under the same name, and
