@@ -33,7 +33,7 @@ PLATFORMS_CSV = paths.DATA_DIR / "platforms.csv"
 NEW_FAMILIES = ("namespaces", "user-space kernel", "micro-VM")
 # Cold calls timed per kind, at most; a slow kind gets fewer (BUDGET_SECONDS of calls).
 CALLS = 20
-MIN_CALLS = 5
+MIN_CALLS = 3
 BUDGET_SECONDS = 3.0
 # Live instances held to measure memory per instance, at most (a kind's quick count if
 # smaller): enough to spread the shared pages, few enough for a minute's notebook.
@@ -108,7 +108,9 @@ def cost_of(kind: str, calls: int = CALLS) -> dict:
         started = time.perf_counter()
         box.run_standard()
         first = time.perf_counter() - started
-        n = max(MIN_CALLS, min(calls, int(BUDGET_SECONDS / max(first, 1e-6))))
+        # A kind that says how many cold calls a quick bench takes (a micro-VM: 3) gets no more.
+        most = min(calls, getattr(cls, "bench_calls", {}).get("quick", calls))
+        n = max(MIN_CALLS, min(most, int(BUDGET_SECONDS / max(first, 1e-6))))
         stats = time_calls(box.run_standard, n, warmup=1).stats
         live = max(1, min(MAX_LIVE, cls.live_counts["quick"]))
         per_instance = box.memory_per_instance(live)
