@@ -68,6 +68,30 @@ def test_a_container_blocks_the_host_but_shares_its_kernel(kind):
     assert seen["host file"].via == "run_script"
 
 
+def test_bubblewrap_hides_the_host_but_filters_no_system_call():
+    needs("bwrap")
+    seen = verdicts("bwrap")
+    assert_well_formed(seen.values())
+    for probe in ("host file", "write outside", "host loopback", "host processes"):
+        assert seen[probe].verdict == BLOCKED, seen[probe]
+    assert seen["host kernel"].verdict == ALLOWED
+    raw = seen["raw syscalls"]
+    assert raw.verdict == ALLOWED and "Seccomp:\t0" in raw.evidence
+
+
+@pytest.mark.parametrize("kind", ["gvisor", "microvm"])
+def test_a_kernel_of_its_own_keeps_the_host_kernel_out_of_reach(kind):
+    needs(kind)
+    probes = ["host file", "host loopback", "host kernel", "user namespace", "raw syscalls"]
+    seen = {row.probe: row for row in walls.probe_kind(kind, probes=probes)}
+    assert_well_formed(seen.values())
+    assert {row.verdict for row in seen.values()} == {BLOCKED}, seen
+    guest = seen["host kernel"].evidence.split("uname -r: ")[1].split(";")[0]
+    assert guest != walls.host_facts()["kernel"]
+    if "userns created" in seen["user namespace"].evidence:  # made, but by its own kernel
+        assert "guest's own kernel" in seen["user namespace"].evidence
+
+
 def test_wasm_is_blocked_by_construction_with_the_refusal_as_evidence():
     needs("wasm")
     seen = verdicts("wasm")
