@@ -21,7 +21,7 @@ import labkit.lab
 
 ROOT = Path(__file__).resolve().parents[1]
 LABKIT = ROOT / "labkit"
-DEFINED_IN = re.compile(r"^Defined in notebook (\d\d) § (.+)$", re.MULTILINE)
+DEFINED_IN = re.compile(r"^Defined in notebook (\d\d[a-z]?) § (.+)$", re.MULTILINE)
 HEX_COLOUR = re.compile(r"#[0-9A-Fa-f]{6}\b")
 # Files that may hold colour literals: the palette itself; until they switch to it,
 # claims.html_table's verdict colours (Okabe-Ito hexes) and pool's median line and outline.
