@@ -70,6 +70,9 @@ SUM_TO_RIGHT = """(local $total i64)
     (local.get $total)))"""
 
 EXERCISES = {
+    "04b_stronger_walls.ipynb": [Exercise(
+        "shared_door = ...", "shared_door = 'host file'", "shared_door = 'host kernel'",
+        r"^Not yet: 'host file' is not it\. Hint:", r"^Right: host kernel\.")],
     "00_start_here.ipynb": [Exercise(
         "starts_per_second = ...", "starts_per_second = 1",
         "starts_per_second = 1000 / stats.median_ms",

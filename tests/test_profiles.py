@@ -29,6 +29,7 @@ CASES = [
     ("00_start_here", HUB),
     ("03_isolates_up_close", NO_WORKERD),
     ("04_containers_up_close", NO_CONTAINERS),
+    ("04b_stronger_walls", HUB),
     ("05_head_to_head", NO_CONTAINERS),
     ("05_head_to_head", NO_WORKERD),
 ]
