@@ -23,7 +23,7 @@ WORKERD_VERSION = "1.20261117.1"
 APT_PACKAGES = {"runc": "runc", "crun": "crun", "busybox": "busybox-static",
                 # the stronger walls: bubblewrap (namespaces) and gVisor (runsc)
                 "bwrap": "bubblewrap", "runsc": "runsc"}
-SETUP_PARTS = ("containers", "v8", "microvm")
+SETUP_PARTS = ("containers", "v8", "microvm", "python-wasm")
 
 
 def find_workerd() -> str | None:
@@ -90,9 +90,25 @@ def setup_microvm() -> str:
     return line
 
 
+def setup_python_wasm() -> str:
+    """CPython-on-WASI compiled once for this wasmtime (tens of seconds), so the first Python
+    tool call in WebAssembly, in a notebook or a workshop, does not pay for it."""
+    from .errors import LabkitError
+    from .sandboxes.wasm import WasmSandbox
+    try:
+        with WasmSandbox() as box:
+            box.run_tool("python", "def tool(input):\n    return input", "{}")
+            fresh = box.python_compiled_now
+    except (LabkitError, OSError) as exc:
+        return f"python-wasm: could not prepare CPython for WebAssembly: {exc}"
+    return ("python-wasm: compiled CPython for WebAssembly into .runtimes/wasm/" if fresh
+            else "python-wasm: CPython for WebAssembly is ready (compiled before)")
+
+
 def setup(parts=SETUP_PARTS) -> list[str]:
     """Install each part that is missing; return one line per part saying what happened."""
-    actions = {"containers": setup_containers, "v8": setup_v8, "microvm": setup_microvm}
+    actions = {"containers": setup_containers, "v8": setup_v8, "microvm": setup_microvm,
+               "python-wasm": setup_python_wasm}
     unknown = [part for part in parts if part not in actions]
     if unknown:
         raise ValueError(f"unknown setup part {unknown[0]!r}; valid ones are: "

@@ -36,3 +36,17 @@ def test_workerd_is_installed_into_the_project_not_globally():
     command = runtimes.workerd_install_command()
     assert command[:4] == ["npm", "install", "--prefix", str(runtimes.paths.RUNTIMES_DIR)]
     assert command[-1] == f"workerd@{runtimes.WORKERD_VERSION}"
+
+
+def test_setup_compiles_python_for_webassembly_once():
+    """`labkit setup python-wasm` leaves CPython-on-WASI compiled, so a notebook's first
+    Python tool call in wasm does not pay tens of seconds; a second setup says it is ready."""
+    from labkit.sandboxes import availability
+
+    if not availability("wasm", trial=False).available:
+        pytest.skip("wasm is not available here")
+    first = runtimes.setup(["python-wasm"])[0]
+    assert first.startswith("python-wasm: "), first
+    assert "could not" not in first, first
+    assert runtimes.setup(["python-wasm"]) == [
+        "python-wasm: CPython for WebAssembly is ready (compiled before)"]
