@@ -4,19 +4,18 @@ came from (data/recorded/agent-*.json)."""
 
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 
-from .. import paths
+from .. import paths, results
 from ..errors import LabkitError
-from ..measure import machine_info
+from ..measure import timestamp
 from ..sandboxes import KINDS, open_sandbox, sandbox_class
 from .load import run_load
 from .loop import STYLES, run_agent, sandbox_overhead, timeline
 from .tasks import make_tasks
 
-FORMAT_VERSION = 1
+# What an agent recording holds, as results.py names recordings.
+HOLDS = "agent"
 
 
 def kinds_with_tools() -> list[str]:
@@ -45,14 +44,11 @@ def measure_kind(kind: str, seed: int = 0, agents=(1, 20, 50)) -> dict:
 
 
 def save(measured: list[dict], folder: Path | None = None) -> Path:
-    """Write measured kinds to data/recorded/agent-<time>.json, with this machine's facts."""
+    """Write measured kinds to data/recorded/agent-<time>.json, with this machine's facts
+    (a versioned recording, as results.py keeps every recording)."""
     folder = Path(folder or paths.RECORDED_DIR)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"agent-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    payload = {"format": FORMAT_VERSION, "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-               "machine": machine_info(), "kinds": measured}
-    path.write_text(json.dumps(payload, indent=1) + "\n")
-    return path
+    path = folder / f"agent-{timestamp(compact=True)}.json"
+    return results.save_recording(HOLDS, {"kinds": measured}, path)
 
 
 def record(kinds=None, folder: Path | None = None, seed: int = 0) -> Path:
@@ -61,12 +57,12 @@ def record(kinds=None, folder: Path | None = None, seed: int = 0) -> Path:
 
 
 def load_recorded(path: Path | None = None) -> dict:
-    """A saved run (the newest if no path), with its file name as `source`."""
+    """A saved run (the newest if no path), with its machine and its file name as `source`."""
     if path is None:
         runs = sorted(Path(paths.RECORDED_DIR).glob("agent-*.json"))
         if not runs:
             raise FileNotFoundError(f"no recorded agent runs in {paths.RECORDED_DIR}")
         path = runs[-1]
-    payload = json.loads(Path(path).read_text())
-    payload["source"] = Path(path).name
-    return payload
+    recording = results.load_recording(path, HOLDS)
+    return {**recording.data, "machine": recording.machine, "saved": recording.saved,
+            "source": recording.file}
