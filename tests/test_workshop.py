@@ -268,10 +268,20 @@ def test_a_check_without_one_expected_answer_asks_for_a_solution_file(tmp_path):
         answer_key.exercises(path)
 
 
+def _is_literal(answer: str) -> bool:
+    """An answer that needs no name of the notebook (True, 42, 'host kernel')."""
+    try:
+        ast.literal_eval(answer)
+    except (ValueError, SyntaxError):
+        return False
+    return True
+
+
 def substituted(path: Path, exercises) -> dict:
-    """The notebook with each exercise's input typed in: the `name = ...` line removed and
-    `name = <the key's answer>` put just before the statement that runs the self-check
-    (where every name a measured answer uses is defined)."""
+    """The notebook with each exercise's input typed in: a literal answer in place of its
+    `name = ...` line (code after it may use the name); any other answer just before the
+    statement that runs the self-check (where every name a measured answer uses is
+    defined), its `name = ...` line removed."""
     nb = json.loads(path.read_text())
     for ex in exercises:
         cell = nb["cells"][ex.cell]
@@ -283,9 +293,12 @@ def substituted(path: Path, exercises) -> dict:
             check = next(n for n in tree.body if any(
                 isinstance(c, ast.Call) and getattr(c.func, "id", "") == ex.check
                 for c in ast.walk(n)))
-            lines[check.lineno - 1:check.lineno - 1] = [f"{name} = {answer}"]
-            if assign is not None:  # a prediction's `name = ...` sits in an earlier cell
-                del lines[assign.lineno - 1:assign.end_lineno]
+            if assign is not None and _is_literal(answer):  # a prediction: typed in place
+                lines[assign.lineno - 1:assign.end_lineno] = [f"{name} = {answer}"]
+            else:
+                lines[check.lineno - 1:check.lineno - 1] = [f"{name} = {answer}"]
+                if assign is not None:  # a prediction's `name = ...` sits in an earlier cell
+                    del lines[assign.lineno - 1:assign.end_lineno]
             cell["source"] = "\n".join(lines)
     return nb
 
