@@ -70,6 +70,10 @@ SUM_TO_RIGHT = """(local $total i64)
     (local.get $total)))"""
 
 EXERCISES = {
+    "07_an_agent_at_work.ipynb": [Exercise(
+        "sandboxes_saved = ...", "sandboxes_saved = 0",
+        "sandboxes_saved = step_run.tool_calls - code_run.tool_calls",
+        r"^Not yet: sandboxes saved = 0 is too low\. Hint:", r"^Right: sandboxes saved = ")],
     "04b_stronger_walls.ipynb": [Exercise(
         "shared_door = ...", "shared_door = 'host file'", "shared_door = 'host kernel'",
         r"^Not yet: 'host file' is not it\. Hint:", r"^Right: host kernel\.")],
