@@ -32,6 +32,7 @@ CASES = [
     ("04b_stronger_walls", HUB),
     ("05_head_to_head", NO_CONTAINERS),
     ("05_head_to_head", NO_WORKERD),
+    ("07_an_agent_at_work", HUB),
 ]
 
 
