@@ -73,9 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _print_bench_table(run, workload: str = bench.DEFAULT_WORKLOAD) -> None:
+def _print_bench_table(run, workload: str = bench.DEFAULT_WORKLOAD,
+                       size: str = "quick") -> None:
     print(f"workload: {workload}")
-    print(f"{'kind':<8} {'p50 ms':>9} {'p99 ms':>9} {'floor ms':>9} {'per s':>9} "
+    print(f"{'kind':<8} {'calls':>6} {'p50 ms':>9} {'p99 ms':>9} {'floor ms':>9} {'per s':>9} "
           f"{'MB/inst':>9}")
     for r in run:
         if not r.available:
@@ -83,10 +84,13 @@ def _print_bench_table(run, workload: str = bench.DEFAULT_WORKLOAD) -> None:
             continue
         floor = r.extras.get("floor_ms")
         floor = f"{floor:>9.3f}" if floor is not None else f"{'-':>9}"
-        print(f"{r.kind:<8} {r.start_ms_p50:>9.3f} {r.start_ms_p99:>9.3f} {floor} "
+        print(f"{r.kind:<8} {r.calls:>6} {r.start_ms_p50:>9.3f} {r.start_ms_p99:>9.3f} {floor} "
               f"{r.per_second:>9.0f} {r.mem_mb_per_instance:>9.3f}")
         for warning in r.warnings:
             print(f"{'':<8} warning: {warning.message}")
+    note = bench.fewer_calls_note(run, size)
+    if note:
+        print(note)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.json:
                 print(json.dumps([r.to_dict(samples=False) for r in run], indent=2))
             else:
-                _print_bench_table(run, args.workload)
+                _print_bench_table(run, args.workload, args.size)
             return 0
         if args.command == "pool":
             runs = pool.load_folder(args.folder)

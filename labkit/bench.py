@@ -28,6 +28,7 @@ from .results import (  # noqa: F401
     source_line,
 )
 from .sandboxes import availability, open_sandbox, parse_kinds, sandbox_class
+from .sandboxes.base import Sandbox
 from .workload import (
     WORKLOADS,  # noqa: F401 (the command line's choices)
     can_host,
@@ -51,6 +52,9 @@ TOOL_CALLS = {"quick": 20, "full": 200}
 # enough for a median, cheap next to the cold calls.
 FLOOR_CALLS = 20
 DEFAULT_WARMUP = 5
+# Warm-up never costs more than a fifth of the measured calls (at least one): a slow kind
+# timed over 3 calls would otherwise spend more on warming up than on measuring.
+WARMUP_SHARE = 5
 # Ratios divide by this kind's figures from the same run: the WebAssembly isolate, the
 # lightest kind, so every other kind reads as "so many times an isolate".
 BASELINE = "wasm"
@@ -69,6 +73,23 @@ def check_warmup(warmup, name: str = "warmup") -> int:
 def check_live(live, name: str = "live") -> int:
     """Instances held live at once: a whole number from 1 to MAX_LIVE."""
     return check_count(name, live, maximum=MAX_LIVE)
+
+
+def capped_warmup(warmup: int, calls: int) -> int:
+    """The warm-up calls actually made before `calls` measured ones (see WARMUP_SHARE)."""
+    return min(warmup, max(1, calls // WARMUP_SHARE))
+
+
+def fewer_calls_note(run, size: str = "quick") -> str:
+    """One sentence naming the kinds timed over fewer cold calls than the default, and why:
+    slow kinds take fewer so that the whole run stays short ('' when none did)."""
+    default = Sandbox.bench_calls[size]
+    fewer = [f"{r.kind} {r.calls}" for r in run
+             if r.available and r.calls is not None and r.calls < default]
+    if not fewer:
+        return ""
+    return (f"fewer cold calls for the slow kinds (default {default}): {', '.join(fewer)}; "
+            "their p99 is then close to their slowest call")
 
 
 def _floor_ms(box, warmup: int) -> float | None:
@@ -104,6 +125,7 @@ def bench_kind(kind: str, calls: int | None, warmup: int = DEFAULT_WARMUP, live:
             trial_passed = True
             calls = calls or (box.bench_calls[size] if workload == "fib" else
                               min(box.bench_calls[size], TOOL_CALLS[size]))
+            warmup = capped_warmup(warmup, calls)
             timing = time_calls(call, calls, warmup,
                                 progress=f"{kind}: cold calls" if show_progress else None)
             floor_ms = _floor_ms(box, warmup)

@@ -182,3 +182,27 @@ def test_the_command_line_names_the_valid_workloads(capsys):
     err = capsys.readouterr().err  # argparse quotes the choices from Python 3.12 on
     assert "--workload: invalid choice: 'tool-rb'" in err
     assert all(name in err.partition("choose from")[2] for name in ("fib", "tool-js", "tool-py"))
+
+
+@pytest.mark.parametrize("warmup, calls, made", [(5, 100, 5), (5, 20, 4), (5, 3, 1), (0, 3, 0)])
+def test_warm_up_is_at_most_a_fifth_of_the_measured_calls(warmup, calls, made):
+    assert bench.capped_warmup(warmup, calls) == made
+
+
+def test_the_slow_kinds_taking_fewer_calls_are_named():
+    rows = [results.KindResult("wasm", True, calls=100),
+            results.KindResult("podman", True, calls=20),
+            results.KindResult("docker", False, reason="no daemon")]
+    note = bench.fewer_calls_note(rows)
+    assert "podman 20" in note and "wasm" not in note and "docker" not in note
+    assert bench.fewer_calls_note(rows[:1]) == ""
+
+
+def test_the_quick_run_takes_fewer_calls_for_the_slow_kinds():
+    """The quick head-to-head stays near a minute: the kinds whose cold call costs hundreds
+    of milliseconds take fewer calls than the default, and fewer instances held."""
+    default = sandbox_class("wasm").bench_calls["quick"]
+    for kind in ("podman", "docker", "gvisor", "microvm"):
+        cls = sandbox_class(kind)
+        assert cls.bench_calls["quick"] < default, kind
+        assert cls.live_counts["quick"] <= 10, kind
