@@ -3,6 +3,7 @@
 // module in it, and answers with JSON: {"value": ...} or {"error", "name", "stage"}.
 //
 //   GET  /ping                 ready check
+//   GET  /floor                {"value": 0} from the host worker itself: no isolate made
 //   GET  /cold?n=20            a NEW isolate (anonymous, discarded after), fib(n) in it
 //   GET  /warm?n=20            the same long-lived isolate every time, fib(n) in it
 //   POST /run                  body {"source", "fn", "args", "id"}: the reader's own module;
@@ -106,6 +107,8 @@ export default {
     switch (url.pathname) {
       case "/ping":
         return new Response("ok");
+      case "/floor":
+        return Response.json({ value: 0 });
       case "/cold":
         return standard(env.LOADER.load(standardCode()), Number(params.get("n")));
       case "/warm":

@@ -31,7 +31,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -44,10 +46,11 @@ from ..errors import (
     GuestError,
     LabkitError,
     LimitExceeded,
+    Unavailable,
 )
 from ..measure import Memory, processes_memory
 from ..workload import STANDARD_N, check_n
-from . import _owned
+from . import _owned, _tools
 from .base import Availability, Capabilities, Limits, Sandbox
 from .containers import bundle
 from .containers.common import (
@@ -64,6 +67,9 @@ SETUP_SECONDS = 5
 TMP_BYTES = 8 * 2**20
 # What busybox sh says when RLIMIT_AS refuses it memory.
 OUT_OF_MEMORY = ("out of memory", "cannot allocate memory")
+# What node and python3 say when their memory cap refuses them (their own words: bwrap has
+# no cgroup to ask).
+TOOL_OUT_OF_MEMORY = ("heap out of memory", "memoryerror", "failed to reserve virtual memory")
 # What a held guest prints once it runs, before it sleeps.
 READY = "ready"
 START_SECONDS = 30
@@ -142,10 +148,12 @@ def _confine_argv(limits: Limits) -> list[str]:
             setpriv, "--pdeathsig", "KILL", "--"]
 
 
-def _start(command: list[str], limits: Limits) -> subprocess.Popen:
-    """Start a capped sandbox leading its own process group, its output on pipes."""
+def _start(command: list[str], limits: Limits, stdin=None) -> subprocess.Popen:
+    """Start a capped sandbox leading its own process group, its output on pipes (its
+    input from the `stdin` file, else nothing)."""
     prefix = _confine_argv(limits)
-    return subprocess.Popen([*prefix, *command], stdin=subprocess.DEVNULL,
+    return subprocess.Popen([*prefix, *command],
+                            stdin=subprocess.DEVNULL if stdin is None else stdin,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             preexec_fn=None if prefix else _confine(limits),
                             start_new_session=True)
@@ -165,7 +173,8 @@ class BwrapSandbox(Sandbox):
         family="namespaces", cpu_cap="cpu-time",
         memory_cap="address space of each process inside (RLIMIT_AS); no total: bwrap sets "
                    "no cgroup",
-        guest_languages=("sh",), scripts=True, pids_cap=False)
+        guest_languages=("sh",), scripts=True, pids_cap=False,
+        tools=("javascript", "python"))
     live_counts = {"quick": 50, "full": 200}
 
     def __init__(self, limits: Limits | None = None):
@@ -173,6 +182,7 @@ class BwrapSandbox(Sandbox):
         self._binary: str | None = None
         self._workdir: Path | None = None
         self._rootfs: bundle.RootFS | None = None
+        self._tool_rootfs: bundle.RootFS | None = None  # made at the first tool call
         self._held: list[subprocess.Popen] = []
 
     # --- availability -------------------------------------------------------------
@@ -225,12 +235,14 @@ class BwrapSandbox(Sandbox):
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
+        self._rootfs = self._tool_rootfs = None
 
-    def command(self, args: list[str]) -> list[str]:
+    def command(self, args: list[str], rootfs: bundle.RootFS | None = None) -> list[str]:
         """The bwrap command line that runs args in a fresh sandbox (every isolation
-        choice is here, in one place)."""
+        choice is here, in one place), on `rootfs` (default: the busybox one)."""
         self._require_open()
-        binds = [arg for d in self._rootfs.host_binds for arg in ("--ro-bind", d, d)]
+        rootfs = rootfs or self._rootfs
+        binds = [arg for d in rootfs.host_binds for arg in ("--ro-bind", d, d)]
         return [
             self._binary,
             "--unshare-all", "--unshare-user", "--disable-userns",  # every namespace
@@ -238,18 +250,20 @@ class BwrapSandbox(Sandbox):
             "--clearenv", "--setenv", "PATH", "/bin:/sbin:/usr/bin:/usr/sbin",
             "--setenv", "HOME", "/tmp", "--setenv", "LANG", "C",
             "--hostname", bundle.HOSTNAME,
-            "--ro-bind", str(self._rootfs.path), "/", *binds,
+            "--ro-bind", str(rootfs.path), "/", *binds,
             "--proc", "/proc", "--dev", "/dev",
             "--size", str(TMP_BYTES), "--tmpfs", "/tmp",
             "--chdir", "/", "--", *args]
 
     # --- one sandbox ----------------------------------------------------------------
-    def _run(self, args: list[str]) -> tuple[ContainerRun, float]:
+    def _run(self, args: list[str], rootfs: bundle.RootFS | None = None,
+             limits: Limits | None = None, stdin=None) -> tuple[ContainerRun, float]:
         """Run args in a fresh sandbox, reading its output as it comes (capped); returns
         what it printed and how long it took. Everything it started is killed after."""
-        timeout = self.limits.backstop_seconds(SETUP_SECONDS)
+        limits = limits or self.limits
+        timeout = limits.backstop_seconds(SETUP_SECONDS)
         started = time.monotonic()
-        proc = _start(self.command(args), self.limits)
+        proc = _start(self.command(args, rootfs), limits, stdin)
         names = {proc.stdout.fileno(): "stdout", proc.stderr.fileno(): "stderr"}
         buffers = {fd: bytearray() for fd in names}
         try:
@@ -311,6 +325,51 @@ class BwrapSandbox(Sandbox):
             return int(result.stdout.strip())
         except ValueError:
             raise GuestError(self.kind, f"unexpected output {result.stdout[:80]!r}") from None
+
+    # --- tool calls and the floor ----------------------------------------------------
+    def _run_tool(self, language: str, source: str, input_json: str) -> str:
+        """The host's node or python3 in a fresh sandbox whose root is the tool variant of
+        the busybox root (the host's /usr, /bin and /lib read-only, nothing else of the
+        host); the input on stdin. node gets room for V8's address-space reservations under
+        RLIMIT_AS and its heap capped by --max-old-space-size instead (as a plain process)."""
+        _tools.check_tool_call(language, source, input_json)
+        lacking = _tools.missing_interpreters().get(language)
+        if lacking:
+            raise Unavailable(self.kind, f"no {_tools.INTERPRETERS[language]} on this host "
+                              f"to run {language} tools in bubblewrap", lacking)
+        if self._tool_rootfs is None:
+            self._tool_rootfs = bundle.build_rootfs(self._workdir / "rootfs-tools",
+                                                    use_host=True)
+        room = _tools.NODE_RESERVED_MB if language == "javascript" else 0
+        limits = replace(self.limits, memory_mb=self.limits.memory_mb + room)
+        argv = ["/usr/bin/env", "-i", *(f"{k}={v}" for k, v in _tools.TOOL_ENV.items()),
+                *_tools.tool_argv(language, source, self.limits.memory_mb)]
+        with tempfile.TemporaryFile() as stdin:
+            stdin.write(input_json.encode())
+            stdin.seek(0)
+            result, seconds = self._run(argv, self._tool_rootfs, limits, stdin)
+        self._check_cpu(result, seconds)
+        if result.returncode != 0 and any(
+                words in result.stderr.lower() for words in TOOL_OUT_OF_MEMORY):
+            raise LimitExceeded(self.kind, LIMIT_MEMORY, f"{self.limits.memory_mb:g} MB")
+        if result.returncode != 0 and result.stderr.startswith("bwrap:"):
+            raise LabkitError(f"bwrap could not make the sandbox: "
+                              f"{result.stderr.strip()[:300]}")
+        return _tools.tool_answer(self.kind, result.returncode, result.stdout, result.stderr)
+
+    def floor_call(self) -> None:
+        """`bwrap --version` started the way every call starts its sandbox (the same caps
+        prefix, own process group, pipes): the path without making namespaces."""
+        self._require_open()
+        proc = _start([self._binary, "--version"], self.limits)
+        try:
+            out, err = proc.communicate(timeout=SETUP_SECONDS)
+        finally:
+            _kill_group(proc.pid)
+            proc.wait()
+        if proc.returncode != 0:
+            raise LabkitError(f"bwrap --version exited with {proc.returncode}: "
+                              f"{err.decode(errors='replace').strip()[:200]}")
 
     def run_script(self, script: str, *args: str) -> ContainerRun:
         """Run a shell script in a fresh sandbox (busybox sh); for looking around inside.

@@ -40,14 +40,15 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import psutil
 
 from .. import paths
-from ..errors import LIMIT_OUTPUT, LIMIT_TIME, LabkitError, LimitExceeded
+from ..errors import LIMIT_OUTPUT, LIMIT_TIME, LabkitError, LimitExceeded, Unavailable
 from ..measure import Memory, processes_memory
-from . import _owned
+from . import _owned, _tools
 from .base import Availability, Capabilities, Limits
 from .containers import bundle
 from .containers.common import (
@@ -115,7 +116,8 @@ class GvisorSandbox(ContainerSandbox):
         family="user-space kernel", cpu_cap="wall-clock",
         memory_cap="the sandbox's memory cgroup: the guest AND gVisor's own kernel (Sentry, "
                    "gofer), so the guest gets less than the cap",
-        guest_languages=("sh",), scripts=True, pids_cap=False)
+        guest_languages=("sh",), scripts=True, pids_cap=False,
+        tools=("javascript", "python"))
     # A sandbox costs ~10-15 MB and ~0.1-0.3 s to start: few at once, few calls in a bench.
     live_counts = {"quick": 5, "full": 20}
     bench_calls = {"quick": 20, "full": 200}
@@ -126,6 +128,7 @@ class GvisorSandbox(ContainerSandbox):
         self._command: list[str] = []
         self._workdir: Path | None = None
         self._rootfs: bundle.RootFS | None = None
+        self._tool_rootfs: bundle.RootFS | None = None  # made at the first tool call
         self._bundles: dict[tuple, Path] = {}
         self._numbers = itertools.count()
         self._held: list[tuple[str, subprocess.Popen, Path]] = []
@@ -203,6 +206,7 @@ class GvisorSandbox(ContainerSandbox):
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
         self._bundles.clear()
+        self._rootfs = self._tool_rootfs = None
 
     # --- leftovers ------------------------------------------------------------------
     @classmethod
@@ -229,15 +233,23 @@ class GvisorSandbox(ContainerSandbox):
         return cls.remove_leftovers(cls.runtime_command())
 
     # --- one sandbox ----------------------------------------------------------------
-    def _bundle(self, args: list[str]) -> Path:
-        key = tuple(args)
+    def _bundle(self, args: list[str], tool: bool = False) -> Path:
+        """The bundle running args: on the busybox root, or (`tool`) on the tool variant
+        (the host's /usr, /bin and /lib read-only) with the tools' clean environment."""
+        key = (tool, *args)
         if key not in self._bundles:
             if len(self._bundles) > 16:  # run_script's scripts: keep /tmp small
                 for old in list(self._bundles)[:8]:
                     shutil.rmtree(self._bundles.pop(old), ignore_errors=True)
             folder = self._workdir / f"bundle-{next(self._numbers)}"
-            self._bundles[key] = bundle.write_bundle(
-                folder, gvisor_config(self._rootfs, args, self.limits))
+            if tool and self._tool_rootfs is None:
+                self._tool_rootfs = bundle.build_rootfs(self._workdir / "rootfs-tools",
+                                                        use_host=True)
+            config = gvisor_config(self._tool_rootfs if tool else self._rootfs, args,
+                                   self.limits)
+            if tool:
+                config["process"]["env"] = [f"{k}={v}" for k, v in _tools.TOOL_ENV.items()]
+            self._bundles[key] = bundle.write_bundle(folder, config)
         return self._bundles[key]
 
     def _pid_file(self, cid: str) -> Path:
@@ -257,9 +269,10 @@ class GvisorSandbox(ContainerSandbox):
             run_quiet([*self._command, "delete", "--force", cid], timeout=STOP_SECONDS * 3)
         pid_file.unlink(missing_ok=True)
 
-    def _run(self, args: list[str]) -> ContainerRun:
-        """Create, run, wait for and delete one sandbox running args (all in one `runsc run`)."""
-        folder = self._bundle(args)
+    def _run(self, args: list[str], folder: Path | None = None, stdin=None) -> ContainerRun:
+        """Create, run, wait for and delete one sandbox running args (all in one `runsc run`);
+        `folder` a bundle of its own (a tool call's), `stdin` a file to read."""
+        folder = folder or self._bundle(args)
         cid = _owned.new_container_id()
         pid_file = self._pid_file(cid)
         timeout = self.limits.backstop_seconds(SETUP_SECONDS)
@@ -267,7 +280,7 @@ class GvisorSandbox(ContainerSandbox):
                    "--bundle", str(folder), cid]
         self._running = (cid, pid_file)
         try:
-            returncode, out, err = run_capped(command, timeout)
+            returncode, out, err = run_capped(command, timeout, stdin=stdin)
         except subprocess.TimeoutExpired:
             self._stop(cid, pid_file)
             raise LimitExceeded(self.kind, LIMIT_TIME, f"{timeout:g} s wall clock (this runsc "
@@ -285,6 +298,32 @@ class GvisorSandbox(ContainerSandbox):
         if returncode != 0 or pid_file.exists():
             self._stop(cid, pid_file)
         return ContainerRun(out, err, returncode)
+
+    # --- tool calls and the floor ----------------------------------------------------
+    def floor_call(self) -> None:
+        """`runsc --version` through the command line every call uses, with the same capped
+        reader: the path without a sandbox (no Sentry, no gofer)."""
+        self._require_open()
+        returncode, out, err = run_capped([*self._command, "--version"], SETUP_SECONDS)
+        if returncode != 0:
+            raise LabkitError(f"runsc --version failed: {err.strip()[:200]}")
+
+    def _run_tool(self, language: str, source: str, input_json: str) -> str:
+        """The host's node or python3 in a fresh gVisor sandbox (the host's /usr read-only
+        through gVisor's gofer); input on stdin. The memory cgroup caps node as it caps
+        the Sentry: no heap flag, as in runc."""
+        _tools.check_tool_call(language, source, input_json)
+        lacking = _tools.missing_interpreters().get(language)
+        if lacking:
+            raise Unavailable(self.kind, f"no {_tools.INTERPRETERS[language]} on this host "
+                              f"to run {language} tools in gVisor", lacking)
+        argv = _tools.tool_argv(language, source)
+        folder = self._bundle(argv, tool=True)
+        with tempfile.TemporaryFile(dir=self._workdir) as stdin:
+            stdin.write(input_json.encode())
+            stdin.seek(0)
+            result = self._judge(argv, folder=folder, stdin=stdin)
+        return _tools.tool_answer(self.kind, result.returncode, result.stdout, result.stderr)
 
     # --- many at once -------------------------------------------------------------
     @contextlib.contextmanager

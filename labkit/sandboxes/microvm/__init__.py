@@ -278,6 +278,21 @@ class MicrovmSandbox(Sandbox):
                                 stderr=subprocess.STDOUT, start_new_session=True,
                                 preexec_fn=_owned.die_with_parent())
 
+    def floor_call(self) -> None:
+        """`qemu-system-x86_64 --version` started the way every VM is (own session, parent
+        death signal, output on a pipe): the path with no machine built and no boot."""
+        self._require_open()
+        proc = subprocess.Popen([QEMU, "--version"], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True, preexec_fn=_owned.die_with_parent())
+        try:
+            out = proc.communicate(timeout=10)[0]
+        finally:
+            _kill_group(proc)
+        if proc.returncode != 0:
+            raise LabkitError(f"{QEMU} --version exited with {proc.returncode}: "
+                              f"{out.decode(errors='replace').strip()[:200]}")
+
     def _boot_and_run(self, script: str, args: tuple[str, ...] = ()) -> VmRun:
         """Boot one VM, run `script` in it, read its framed output; the VM is gone after."""
         append = self._append("run", script, args)

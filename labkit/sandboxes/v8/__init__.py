@@ -160,6 +160,12 @@ class V8Sandbox(Sandbox):
         """fib(n) in one long-lived isolate, reused: the baseline without isolate creation."""
         return self._request("GET", f"/warm?n={check_n(n)}")
 
+    def floor_call(self) -> None:
+        """The same HTTP round trip to workerd, answered by the host worker itself: the
+        path with no isolate loaded or called (the harness floor)."""
+        if self._request("GET", "/floor") != 0:
+            raise GuestError(self.kind, "the host worker's floor answer was not 0")
+
     def run_js(self, source: str, function: str = "fib", args=(), reuse: str | None = None):
         """Run the reader's own ES module in a fresh isolate: `function(*args)`, its value.
 
