@@ -223,7 +223,7 @@ OPTIONAL = {"exports": "call_export", "scripts": "run_script", "warm_calls": "wa
 NEEDS_OPEN = ("cold_call", "run_standard", "warm_call", "hold", "footprint",
               "memory_per_instance", "density_curve", "call_export", "run_script", "run_js",
               "run_wasi", "compile", "fresh_runtime", "extra_figures", "bundle_for",
-              "floor_call")
+              "floor_call", "phases", "shared_footprint", "memory_figures")
 
 
 def _needs_open(method):
@@ -258,6 +258,31 @@ def kinds_with_floor() -> list[str]:
             if sandbox_class(kind).floor_call is not Sandbox.floor_call:
                 found.append(kind)
     return found
+
+
+def kinds_with_phases() -> list[str]:
+    """Registered kinds that split a cold call into named intervals (for NotSupported)."""
+    from . import KINDS, sandbox_class
+    found = []
+    for kind in KINDS:
+        with contextlib.suppress(Unavailable):
+            if sandbox_class(kind).phases is not Sandbox.phases:
+                found.append(kind)
+    return found
+
+
+def phase_split(spans: list[tuple[str, int, int]], start_ns: int, end_ns: int) -> dict:
+    """Named intervals of one call, in ms and in order, from (name, t0_ns, t1_ns) spans on
+    one monotonic clock, plus "other": the call's wall time (start_ns to end_ns) the spans
+    leave out, so the whole adds up to the call."""
+    found = {name: (t1 - t0) / 1e6 for name, t0, t1 in spans}
+    found["other"] = (end_ns - start_ns) / 1e6 - sum(found.values())
+    return found
+
+
+# What a kind whose every instance runs in processes of its own shares with the others.
+NOTHING_SHARED = ("nothing: each instance runs in processes of its own, all counted per "
+                  "instance")
 
 
 def _kinds_hosting(language: str) -> list[str]:
@@ -432,6 +457,45 @@ class Sandbox(ABC):
         count = self.live_counts["quick"] if count is None else count
         (row,) = self.density_curve([count])
         return max(row["total_mb"] * 1e6, 0.0) / row["n"]
+
+    # --- one memory method: the same N for every kind, the shared runtime apart ----------
+    @_needs_open
+    def shared_footprint(self) -> tuple[Memory, str]:
+        """The runtime every instance of this kind shares, measured now with no instance
+        held (workerd itself for V8, wasmtime's library in this process for wasm, the
+        daemons for Docker), and what it is, in a few words. Kinds whose instances share
+        nothing that outlives them say so, with zero."""
+        return Memory(), NOTHING_SHARED
+
+    @_needs_open
+    def memory_figures(self, count: int) -> dict:
+        """Memory per live instance over `count` held at once, the shared runtime apart and
+        amortised over the same count: the extras bench writes beside
+        mem_mb_per_instance ("mem_n", "shared_mb", "shared_what", "mem_mb_amortised") and,
+        under "mem_bytes_per_instance", the per-instance figure itself (PSS bytes).
+
+        The shared part is read first, from a fresh runtime where the kind has one, so it
+        holds no instance; then `memory_per_instance(count)`, the one density method."""
+        count = self.check_live_count(count)
+        if self.capabilities.restart:
+            self.fresh_runtime()
+        shared, what = self.shared_footprint()
+        shared_mb = max(shared.pss, 0) / 1e6
+        per_instance = self.memory_per_instance(count)
+        return {"mem_n": count, "shared_mb": shared_mb, "shared_what": what,
+                "mem_mb_amortised": per_instance / 1e6 + shared_mb / count,
+                "mem_bytes_per_instance": per_instance}
+
+    # --- where the time goes -------------------------------------------------------------
+    @_needs_open
+    def phases(self, workload: str = "fib") -> dict[str, float]:
+        """One cold call of `workload` split into named intervals, in milliseconds, in the
+        order they happen ({"create": .., "start": .., ..., "other": ..}); "other" is the
+        rest of that call's wall-clock time (the caller's own steps between intervals), so
+        the intervals add up to the call. The answer is checked like a cold call's. A kind
+        whose runtime does not expose its steps raises NotSupported."""
+        raise NotSupported(self.kind, "phases() (a cold call split into intervals)",
+                           kinds_with_phases())
 
     # --- optional operations: capabilities say which a kind has -------------------------
     def _not_supported(self, capability: str):

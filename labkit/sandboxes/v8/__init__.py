@@ -47,9 +47,17 @@ import uuid
 import psutil
 
 from ... import runtimes
-from ...errors import LIMIT_MEMORY, LIMIT_TIME, GuestError, LimitExceeded, NotOpen, Unavailable
+from ...errors import (
+    LIMIT_MEMORY,
+    LIMIT_TIME,
+    GuestError,
+    LimitExceeded,
+    NotOpen,
+    NotSupported,
+    Unavailable,
+)
 from ...measure import Memory, check_count, processes_memory, time_calls
-from ...workload import STANDARD_N, check_n
+from ...workload import STANDARD_N, check_n, expected
 from ..base import Availability, Capabilities, Limits, Sandbox
 from . import workerd
 from .workerd import WorkerdFailed, WorkerdServer
@@ -258,6 +266,62 @@ class V8Sandbox(Sandbox):
         stats = time_calls(self.warm_call, check_count("calls", calls), warmup=5).stats
         return {"warm_ms_p50": stats.median_ms, "warm_ms_p99": stats.p99_ms,
                 "warm_per_second": stats.per_second}
+
+    def phases(self, workload: str = "fib") -> dict[str, float]:
+        """One cold fib call's parts, from four requests timed here: "http" (a no-op round
+        trip to the host worker, /ping), "load" (a NEW isolate loaded with fib.js and a
+        no-op call into it, less one round trip), "call" (fib(n) in that isolate, less one
+        round trip); "other" is a real cold call (/cold), timed in the same pass, less the
+        three. The one-off isolate is named so the second request reaches it; workerd is
+        restarted afterwards (it has no call to unload one) unless named isolates of the
+        reader's own live there."""
+        if workload != "fib":
+            raise NotSupported(self.kind, f"phases() of the {workload} workload (only fib)",
+                               [])
+        clock, name = time.perf_counter_ns, uuid.uuid4().hex[:12]
+
+        def timed(path: str):
+            t0 = clock()
+            value = self._request("GET", path)
+            return value, clock() - t0
+
+        try:
+            _, hop = self._ping_ns()
+            _, load = timed(f"/phase-load?id={name}")
+            answer, call = timed(f"/phase-call?id={name}&n={STANDARD_N}")
+            cold_answer, cold = timed(f"/cold?n={STANDARD_N}")
+        finally:
+            if not self._named and not self._hold_bytes:
+                self.restart()
+        if answer != expected(STANDARD_N) or cold_answer != expected(STANDARD_N):
+            raise GuestError(self.kind, f"phases: fib({STANDARD_N}) answered {answer!r}")
+        found = {"http": hop / 1e6, "load": (load - hop) / 1e6, "call": (call - hop) / 1e6}
+        found["other"] = cold / 1e6 - sum(found.values())
+        return found
+
+    def _ping_ns(self) -> tuple[None, int]:
+        """One /ping round trip (the host worker answers "ok", no isolate), in ns."""
+        server = self.server
+        if self._conn is None:
+            self._conn = http.client.HTTPConnection("127.0.0.1", server.port,
+                                                    timeout=self.limits.cpu_seconds)
+        t0 = time.perf_counter_ns()
+        try:
+            self._conn.request("GET", "/ping", headers=server.headers())
+            response = self._conn.getresponse()
+            body = response.read(64)
+        except (OSError, http.client.HTTPException) as exc:
+            self._disconnect()
+            raise GuestError(self.kind, f"the host worker did not answer /ping: {exc}") from None
+        took = time.perf_counter_ns() - t0
+        if response.status != 200 or body != b"ok":
+            raise GuestError(self.kind, f"the host worker answered /ping with {response.status}")
+        return None, took
+
+    def shared_footprint(self) -> tuple[Memory, str]:
+        """workerd itself, holding no isolate (the caller restarts it first): the one
+        process every isolate lives in."""
+        return self.footprint(), "workerd itself (the process every isolate lives in), idle"
 
     def footprint(self) -> Memory:
         """workerd's memory: the one process all isolates live in."""
