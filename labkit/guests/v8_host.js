@@ -118,7 +118,8 @@ export default {
         return call(worker, fn, args);
       }
       // A cold call in two requests, for timing its parts (phases): /phase-load loads a NEW
-      // isolate under a one-off name and runs fib(0) in it; /phase-call runs fib(n) in it.
+      // isolate under a one-off name and runs fib(0) in it; /phase-call runs fib(n) in the
+      // same isolate, which now exists.
       case "/phase-load":
         return standard(env.LOADER.get("phase-" + params.get("id"), standardCode), 0);
       case "/phase-call":
