@@ -92,3 +92,56 @@ def test_bench_leaves_phases_out_where_a_kind_cannot_split():
     needs("bwrap")
     (row,) = bench.run_bench(["bwrap"], calls=3, warmup=0, live=2, show_progress=False)
     assert row.available and "phases_ms" not in row.extras
+
+
+# --- the figure: stacked intervals per kind, published figures placed on them ---------------
+from labkit.lab import time_split  # noqa: E402
+from labkit.results import KindResult  # noqa: E402
+
+SPLITS = {
+    "runc": {"create": 20.0, "start": 5.0, "run": 2.0, "delete": 6.0, "other": 1.0},
+    "wasm": {"store": 0.004, "instantiate": 0.003, "call": 0.005, "drop": 0.001, "other": 0.002},
+    "v8": {"http": 0.5, "load": 3.0, "call": 0.4},
+}
+
+
+def rows_with(splits):
+    return [KindResult(kind, True, extras={"phases_ms": phases}) for kind, phases in
+            splits.items()] + [KindResult("bwrap", True, extras={}),
+                               KindResult("gvisor", False, reason="not here")]
+
+
+def test_the_figure_has_one_bar_per_kind_that_splits_and_an_interval_per_trace():
+    fig = time_split.time_split_figure(rows_with(SPLITS))
+    bars = [t for t in fig.data if t.type == "bar"]
+    assert len(bars) == sum(len(p) for p in SPLITS.values())
+    assert [b.text[0] for b in bars[:5]] == list(SPLITS["runc"])
+    assert bars[4].marker.color == time_split.style.PALETTE["grey"]  # "other"
+    assert len({b.marker.color for b in bars[:4]}) == 4
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles[:3] == ["runc: 34 ms", "wasm: 15.0 µs", "v8: 3.9 ms"]
+
+
+def test_each_published_figure_is_placed_over_the_intervals_it_covers():
+    fig = time_split.time_split_figure(rows_with(SPLITS))
+    lines = {t.text[0]: list(t.x) for t in fig.data if t.type == "scatter"}
+    assert lines["V8 isolate, Cloudflare 2018: 5 ms"] == [0.5, 3.5]  # load, after the hop
+    assert lines["runc, 100 x /bin/true: 33.4 ms"] == [0.0, 33.0]  # all but "other"
+    assert time_split.covered_span(SPLITS["wasm"], ["instantiate"]) == \
+        pytest.approx((0.004, 0.007))
+
+
+def test_every_placement_names_a_published_figure_and_intervals_the_kind_has():
+    for place in time_split.PLACEMENTS:
+        assert place.figure.measure == "start_ms"
+        assert set(place.covers) <= set(FIB_PHASES[place.kind])
+    notes = time_split.placement_notes(["v8"])
+    assert notes == ["V8 isolate, Cloudflare 2018: 5 ms covers v8's load (an isolate started "
+                     "inside a running workerd: no HTTP hop, no call)"]
+
+
+def test_the_figure_refuses_rows_without_phases_and_names_unknown_intervals():
+    with pytest.raises(ValueError, match="no row has phases_ms"):
+        time_split.time_split_figure(rows_with({}))
+    with pytest.raises(ValueError, match="no interval named boot; this kind has: http"):
+        time_split.covered_span(SPLITS["v8"], ["boot"])

@@ -493,8 +493,9 @@ class Sandbox(ABC):
         order they happen ({"create": .., "start": .., ..., "other": ..}); "other" is the
         rest of that call's wall-clock time (the caller's own steps between intervals), so
         the intervals add up to the call (a kind whose intervals are taken by difference
-        between whole calls, V8's, has none: they add up by construction). The answer is checked like a cold call's. A kind
-        whose runtime does not expose its steps raises NotSupported."""
+        between whole calls, V8's, has none: they add up by construction). The answer is
+        checked like a cold call's. A kind whose runtime does not expose its steps raises
+        NotSupported."""
         raise NotSupported(self.kind, "phases() (a cold call split into intervals)",
                            kinds_with_phases())
 

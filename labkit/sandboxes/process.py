@@ -19,9 +19,9 @@ from __future__ import annotations
 import contextlib
 import os
 import resource
+import select
 import shutil
 import signal
-import select
 import subprocess
 import tempfile
 import time

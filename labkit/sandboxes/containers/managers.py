@@ -33,7 +33,6 @@ from .common import (
     run_quiet,
 )
 
-
 # The long-lived processes all of Docker's containers share (not the per-container shims).
 SHARED_DAEMONS = ("dockerd", "containerd")
 

@@ -338,7 +338,7 @@ class OciSandbox(ContainerSandbox):
         folder = self._for_container(self.bundle_for(n), cid)
         timeout = self.limits.backstop_seconds(SETUP_SECONDS)
         pid_file = self._workdir / f"{cid}.pid"
-        clock, spans, created = time.monotonic_ns, [], False
+        clock, created = time.monotonic_ns, False
         with tempfile.TemporaryFile(dir=self._workdir) as out, \
                 tempfile.TemporaryFile(dir=self._workdir) as err:
             start = clock()

@@ -57,7 +57,7 @@ from ...errors import (
     Unavailable,
 )
 from ...measure import Memory, check_count, processes_memory, time_calls
-from ...workload import STANDARD_N, check_n, expected
+from ...workload import STANDARD_N, check_n
 from ..base import Availability, Capabilities, Limits, Sandbox
 from . import workerd
 from .workerd import WorkerdFailed, WorkerdServer
