@@ -84,3 +84,11 @@ def test_a_count_asked_for_is_held_as_asked():
 def test_memory_figures_refuse_a_bad_count(count):
     with open_sandbox("process") as box, pytest.raises(ValueError, match="count"):
         box.memory_figures(count)
+
+
+def test_memory_figures_and_the_shared_footprint_need_an_open_sandbox():
+    from labkit.errors import NotOpen
+    box = sandbox_class("process")()
+    for call in (box.shared_footprint, lambda: box.memory_figures(2)):
+        with pytest.raises(NotOpen):
+            call()

@@ -145,3 +145,13 @@ def test_the_figure_refuses_rows_without_phases_and_names_unknown_intervals():
         time_split.time_split_figure(rows_with({}))
     with pytest.raises(ValueError, match="no interval named boot; this kind has: http"):
         time_split.covered_span(SPLITS["v8"], ["boot"])
+
+
+def test_phases_outside_the_with_block_is_not_open_and_a_bad_workload_is_named():
+    from labkit.errors import NotOpen
+    from labkit.sandboxes import sandbox_class
+    box = sandbox_class("process")()
+    with pytest.raises(NotOpen):
+        box.phases()
+    with open_sandbox("process") as box, pytest.raises(ValueError, match="valid ones are"):
+        box.phases("tool-rb")

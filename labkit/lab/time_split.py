@@ -61,15 +61,17 @@ PLACEMENTS = (
 
 
 def phase_rows(rows: Iterable) -> dict[str, dict[str, float]]:
-    """{kind: phases_ms} for the measured rows that split their cold call, in run order.
+    """{kind: phases_ms} for the measured rows that split their cold call, in run order
+    (bench results or their dicts; a recorded row's kind is marked "(recorded)").
 
     Defined in notebook 05 § Start latency, beside the published figures
     """
     found = {}
     for row in rows:
-        phases = (row.extras or {}).get("phases_ms") if row.available else None
+        phases = row.get("phases_ms") if row.get("available") else None
         if phases:
-            found[row.kind] = dict(phases)
+            label = row["kind"] + (" (recorded)" if row.get("recorded") else "")
+            found[label] = dict(phases)
     return found
 
 
@@ -134,7 +136,7 @@ def time_split_figure(rows: Iterable, title: str = "Where a cold call's time goe
                 hovertemplate=f"{kind} · {name}: {_fmt(ms)}<extra></extra>",
                 showlegend=False), row=row, col=1)
         for place in PLACEMENTS:
-            if place.kind != kind or not set(place.covers) <= set(phases):
+            if place.kind != kind.split()[0] or not set(place.covers) <= set(phases):
                 continue
             start, end = covered_span(phases, place.covers)
             point = place.figure

@@ -41,7 +41,7 @@ from ..errors import (
     Unavailable,
 )
 from ..measure import Memory, check_count
-from ..workload import STANDARD_N, check_n, expected
+from ..workload import STANDARD_N, check_n, check_workload, expected
 
 # Every sandbox inside its `with` block, so a SIGTERM can close them all.
 _open_boxes: weakref.WeakSet = weakref.WeakSet()
@@ -223,7 +223,7 @@ OPTIONAL = {"exports": "call_export", "scripts": "run_script", "warm_calls": "wa
 NEEDS_OPEN = ("cold_call", "run_standard", "warm_call", "hold", "footprint",
               "memory_per_instance", "density_curve", "call_export", "run_script", "run_js",
               "run_wasi", "compile", "fresh_runtime", "extra_figures", "bundle_for",
-              "floor_call", "phases", "shared_footprint", "memory_figures")
+              "floor_call")
 
 
 def _needs_open(method):
@@ -266,7 +266,7 @@ def kinds_with_phases() -> list[str]:
     found = []
     for kind in KINDS:
         with contextlib.suppress(Unavailable):
-            if sandbox_class(kind).phases is not Sandbox.phases:
+            if sandbox_class(kind)._phases is not Sandbox._phases:
                 found.append(kind)
     return found
 
@@ -459,15 +459,18 @@ class Sandbox(ABC):
         return max(row["total_mb"] * 1e6, 0.0) / row["n"]
 
     # --- one memory method: the same N for every kind, the shared runtime apart ----------
-    @_needs_open
     def shared_footprint(self) -> tuple[Memory, str]:
         """The runtime every instance of this kind shares, measured now with no instance
         held (workerd itself for V8, wasmtime's library in this process for wasm, the
         daemons for Docker), and what it is, in a few words. Kinds whose instances share
         nothing that outlives them say so, with zero."""
+        self._require_open()
+        return self._shared_footprint()
+
+    def _shared_footprint(self) -> tuple[Memory, str]:
+        """What a kind with a shared runtime measures (called only while open)."""
         return Memory(), NOTHING_SHARED
 
-    @_needs_open
     def memory_figures(self, count: int) -> dict:
         """Memory per live instance over `count` held at once, the shared runtime apart and
         amortised over the same count: the extras bench writes beside
@@ -476,6 +479,7 @@ class Sandbox(ABC):
 
         The shared part is read first, from a fresh runtime where the kind has one, so it
         holds no instance; then `memory_per_instance(count)`, the one density method."""
+        self._require_open()
         count = self.check_live_count(count)
         if self.capabilities.restart:
             self.fresh_runtime()
@@ -487,7 +491,6 @@ class Sandbox(ABC):
                 "mem_bytes_per_instance": per_instance}
 
     # --- where the time goes -------------------------------------------------------------
-    @_needs_open
     def phases(self, workload: str = "fib") -> dict[str, float]:
         """One cold call of `workload` split into named intervals, in milliseconds, in the
         order they happen ({"create": .., "start": .., ..., "other": ..}); "other" is the
@@ -496,6 +499,12 @@ class Sandbox(ABC):
         between whole calls, V8's, has none: they add up by construction). The answer is
         checked like a cold call's. A kind whose runtime does not expose its steps raises
         NotSupported."""
+        self._require_open()
+        check_workload(workload)
+        return self._phases(workload)
+
+    def _phases(self, workload: str) -> dict[str, float]:
+        """What a kind that can split a cold call implements (called only while open)."""
         raise NotSupported(self.kind, "phases() (a cold call split into intervals)",
                            kinds_with_phases())
 

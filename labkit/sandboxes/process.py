@@ -273,7 +273,7 @@ class ProcessSandbox(Sandbox):
         return _tools.tool_answer(self.kind, returncode, stdout, stderr)
 
     # --- where the time goes ------------------------------------------------------------
-    def phases(self, workload: str = "fib") -> dict[str, float]:
+    def _phases(self, workload: str) -> dict[str, float]:
         """One cold call split where a plain process can be split honestly.
 
         fib: "spawn" (fork and exec, until Popen returns: Python waits for the exec), "run"

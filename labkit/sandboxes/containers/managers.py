@@ -224,7 +224,7 @@ class PodmanSandbox(CliSandbox):
     rm_args = ["--time", "0"]
     install = "sudo apt-get install podman"
 
-    def shared_footprint(self) -> tuple[Memory, str]:
+    def _shared_footprint(self) -> tuple[Memory, str]:
         """Podman runs no daemon: its CLI exits once a container runs, and each container's
         conmon monitor exists for that container alone (counted with it, per instance)."""
         return Memory(), ("nothing: podman runs no daemon; each container's own conmon "
@@ -252,7 +252,7 @@ class DockerSandbox(CliSandbox):
         return "/usr/bin/docker" if os.access("/usr/bin/docker", os.X_OK) else \
             shutil.which("docker")
 
-    def shared_footprint(self) -> tuple[Memory, str]:
+    def _shared_footprint(self) -> tuple[Memory, str]:
         """The daemons every container of this host's Docker shares: dockerd and the
         containerd it drives (each container's containerd-shim is counted per instance)."""
         daemons = [proc for proc in psutil.process_iter(["name"])

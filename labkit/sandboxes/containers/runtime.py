@@ -324,7 +324,7 @@ class OciSandbox(ContainerSandbox):
             raise GuestError(self.kind, f"{self.binary} --version failed: {err.strip()[:200]}")
 
     # --- where the time goes ------------------------------------------------------------
-    def phases(self, workload: str = "fib") -> dict[str, float]:
+    def _phases(self, workload: str) -> dict[str, float]:
         """One cold fib call as the runtime's own steps, each a command of its own: `create`
         (namespaces, cgroup, mounts; the init waits), `start` (the init execs the guest),
         `run` (from start until the guest has exited), `delete` (state and cgroup

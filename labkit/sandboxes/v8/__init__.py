@@ -269,7 +269,7 @@ class V8Sandbox(Sandbox):
         return {"warm_ms_p50": stats.median_ms, "warm_ms_p99": stats.p99_ms,
                 "warm_per_second": stats.per_second}
 
-    def phases(self, workload: str = "fib") -> dict[str, float]:
+    def _phases(self, workload: str) -> dict[str, float]:
         """A cold call as workerd serves it, split by difference between requests timed
         here: "http" (a no-op round trip to the host worker, /ping), "load" (a request that
         loads a NEW isolate with fib.js and calls into it, less the same request to that
@@ -321,7 +321,7 @@ class V8Sandbox(Sandbox):
             raise GuestError(self.kind, f"the host worker answered /ping with {response.status}")
         return took
 
-    def shared_footprint(self) -> tuple[Memory, str]:
+    def _shared_footprint(self) -> tuple[Memory, str]:
         """workerd itself, holding no isolate (the caller restarts it first): the one
         process every isolate lives in."""
         return self.footprint(), "workerd itself (the process every isolate lives in), idle"

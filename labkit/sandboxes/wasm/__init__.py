@@ -687,7 +687,7 @@ class WasmSandbox(Sandbox):
             time.sleep(min(SLEEP_STEP, end - now, max(0.0, self._wasi_deadline - now)))
 
     # --- where the time goes and what is shared ------------------------------------------
-    def phases(self, workload: str = "fib") -> dict[str, float]:
+    def _phases(self, workload: str) -> dict[str, float]:
         """One cold fib call, on the path cold calls take, as its steps: a new Store with
         its limits, instantiating the precompiled module, the call, deleting the Store;
         "other" is the Python around them. Compiling fib.wat is not a step of a cold call:
@@ -707,7 +707,7 @@ class WasmSandbox(Sandbox):
             raise GuestError(KIND, f"phases: fib({STANDARD_N}) answered {answer!r}")
         return phase_split(spans, start, end)
 
-    def shared_footprint(self) -> tuple[Memory, str]:
+    def _shared_footprint(self) -> tuple[Memory, str]:
         """What every wasm isolate here shares: wasmtime's library mapped into this Python
         process (its PSS, from /proc/self/smaps); the engine's own small heap is not told
         apart from Python's and is left out."""
