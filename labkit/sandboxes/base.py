@@ -306,8 +306,9 @@ class Sandbox(ABC):
 
     kind: ClassVar[str]
     capabilities: ClassVar[Capabilities]
-    # How many live instances `bench` holds, per size ("quick" is also the default count
-    # of memory_per_instance): what one kind can hold in a few seconds differs a lot.
+    # The most live instances `bench` holds of this kind, per size ("quick" is also the
+    # default count of memory_per_instance): bench holds the same number of every kind
+    # (bench.MEMORY_N) unless this is fewer (a VM boots in seconds), and then says so.
     live_counts: ClassVar[dict[str, int]] = {"quick": 50, "full": 50}
     # How many cold calls `bench` times per size when the caller names none: a slow kind
     # (a user-space kernel, a VM) takes fewer, and its row says how many it took.
