@@ -155,3 +155,11 @@ def test_phases_outside_the_with_block_is_not_open_and_a_bad_workload_is_named()
         box.phases()
     with open_sandbox("process") as box, pytest.raises(ValueError, match="valid ones are"):
         box.phases("tool-rb")
+
+
+def test_wasm_splits_the_same_steps_on_its_public_path():
+    from labkit.sandboxes.wasm import WasmSandbox
+    with WasmSandbox(fast_path=False) as box:
+        assert box.calls_via == "public API"
+        split = box.phases()
+        assert list(split) == FIB_PHASES["wasm"] and all(ms >= 0 for ms in split.values())
