@@ -48,7 +48,7 @@ PLACEMENTS = (
     Placement("V8 isolate, Cloudflare 2018", "v8", ("load",),
               "an isolate started inside a running workerd: no HTTP hop, no call"),
     Placement("wasmtime instance, before pooling (SpiderMonkey.wasm)", "wasm",
-              ("instantiate",), "instantiating a far larger module (a JavaScript engine)"),
+              ("instantiate",), "instantiation of a far larger module, a JavaScript engine"),
     Placement("wasmtime instance, pooled (SpiderMonkey.wasm)", "wasm", ("instantiate",),
               "instantiation from a pool with copy-on-write memory: a warm path"),
     Placement("Lucet instance (Fastly)", "wasm", ("instantiate",),
