@@ -327,9 +327,11 @@ class OciSandbox(ContainerSandbox):
     def _phases(self, workload: str) -> dict[str, float]:
         """One cold fib call as the runtime's own steps, each a command of its own: `create`
         (namespaces, cgroup, mounts; the init waits), `start` (the init execs the guest),
-        `run` (from start until the guest has exited), `delete` (state and cgroup
-        removed); "other" is labkit's own time between them. Same bundle as cold_call,
-        so the split costs a few more process starts than one `run` does."""
+        `run` (from `start` returning until the guest has exited: a guest as short as fib
+        may be done before `start` returns, so this reads near zero and its time sits in
+        `start`), `delete` (state and cgroup removed); "other" is labkit's own time between
+        them. Same bundle as cold_call, so the split costs a few more process starts than
+        one `run` does."""
         if workload != "fib":
             raise NotSupported(self.kind, f"phases() of the {workload} workload (only fib)",
                                [])
