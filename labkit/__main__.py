@@ -53,8 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     ben.add_argument("--warmup", type=_checked(bench.check_warmup), default=bench.DEFAULT_WARMUP,
                      help="unmeasured calls first")
     ben.add_argument("--live", type=_checked(bench.check_live), default=None,
-                     help="instances held at once to measure memory (default: each kind's "
-                          "count for --size, at most what the machine allows)")
+                     help="instances held at once to measure memory (default: the same "
+                          "for every kind, 10 quick or 50 full; fewer, with a warning, "
+                          "where a kind cannot hold that many)")
     ben.add_argument("--workload", choices=bench.WORKLOADS, default=bench.DEFAULT_WORKLOAD,
                      help="fib (the smallest program, default) or the same tool call in "
                           "JavaScript or Python in every kind that hosts it")

@@ -10,6 +10,7 @@ saving and loading them lives there too.
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -58,6 +59,25 @@ WARMUP_SHARE = 5
 # Ratios divide by this kind's figures from the same run: the WebAssembly isolate, the
 # lightest kind, so every other kind reads as "so many times an isolate".
 BASELINE = "wasm"
+
+
+# One memory method: every kind holds the SAME number of live instances per size, so "MB per
+# instance" means one thing in every row; a kind that cannot hold that many here (its
+# max_live) or in a bench of this size (its live_counts: a VM boots in seconds) holds fewer,
+# and its row says so (LIVE_CLAMPED).
+MEMORY_N = {"quick": 10, "full": 50}
+# Cold calls split into intervals (phases) per kind: a median over a few, in the same run.
+PHASE_CALLS = 5
+
+
+def phases_ms(box, workload: str, calls: int = PHASE_CALLS) -> dict | None:
+    """The median of each named interval of a cold call (the kind's `phases`) over `calls`
+    calls, in the kind's order, "other" last; None where the kind cannot split one."""
+    try:
+        runs = [box.phases(workload) for _ in range(calls)]
+    except NotSupported:
+        return None
+    return {name: float(statistics.median(run[name] for run in runs)) for name in runs[0]}
 
 
 def check_calls(calls, name: str = "calls") -> int:
@@ -129,12 +149,16 @@ def bench_kind(kind: str, calls: int | None, warmup: int = DEFAULT_WARMUP, live:
             timing = time_calls(call, calls, warmup,
                                 progress=f"{kind}: cold calls" if show_progress else None)
             floor_ms = _floor_ms(box, warmup)
-            asked = live or box.live_counts[size]
-            held = min(asked, box.max_live())
-            per_instance = box.memory_per_instance(held)
+            asked = live or MEMORY_N[size]
+            held = min(asked, box.max_live(), live or box.live_counts[size])
+            memory = box.memory_figures(held)
+            per_instance = memory.pop("mem_bytes_per_instance")
             versions = box.versions()
             extras = box.extra_figures(calls)  # figures only some kinds have: a warm call
-            extras = {**extras, "floor_ms": floor_ms}
+            extras = {**extras, "floor_ms": floor_ms, **memory}
+            phases = phases_ms(box, workload)
+            if phases is not None:
+                extras["phases_ms"] = phases
             if workload != "fib":  # what memory_per_instance held: say so beside the figure
                 extras["mem_of"] = "idle instances of the kind (hold), not the tool's runtime"
     except Exception as exc:
@@ -150,7 +174,8 @@ def bench_kind(kind: str, calls: int | None, warmup: int = DEFAULT_WARMUP, live:
     if held < asked:
         warnings.append(ResultWarning(results.LIVE_CLAMPED, (
             f"held {held:,} live instances, not the {asked:,} asked: the most {kind} allows "
-            "on this machine now; memory per instance is measured over fewer")))
+            "on this machine now (or holds in a bench of this size); memory per instance is "
+            "measured over fewer")))
     return KindResult(
         kind, True, calls=calls, start_ms_p50=stats.median_ms, start_ms_p99=stats.p99_ms,
         per_second=stats.per_second, mem_mb_per_instance=per_instance / 1e6,

@@ -9,6 +9,7 @@
 //   POST /run                  body {"source", "fn", "args", "id"}: the reader's own module;
 //                              a fresh anonymous isolate, or the named isolate `id` if given
 //   POST /hold?prefix=p&count=N  N named isolates created and kept alive until restart
+//   GET  /phase-load?id=x, /phase-call?id=x&n=20   one cold call in two steps (phases)
 //
 // Every request must carry the per-run secret in X-Labkit-Token (env.TOKEN), or gets 403:
 // the port is on loopback, but other local users must not run code or read state here.
@@ -119,6 +120,14 @@ export default {
                           : env.LOADER.load(workerCode(source));
         return call(worker, fn, args);
       }
+      // A cold call in two requests, for timing its parts (phases): /phase-load loads a NEW
+      // isolate under a one-off name and runs fib(0) in it; /phase-call runs fib(n) in the
+      // same isolate, which now exists.
+      case "/phase-load":
+        return standard(env.LOADER.get("phase-" + params.get("id"), standardCode), 0);
+      case "/phase-call":
+        return standard(env.LOADER.get("phase-" + params.get("id"), standardCode),
+                        Number(params.get("n")));
       case "/hold": {
         const prefix = params.get("prefix"), count = Number(params.get("count"));
         for (let i = 0; i < count; i++) {

@@ -41,7 +41,7 @@ from ..errors import (
     Unavailable,
 )
 from ..measure import Memory, check_count
-from ..workload import STANDARD_N, check_n, expected
+from ..workload import STANDARD_N, check_n, check_workload, expected
 
 # Every sandbox inside its `with` block, so a SIGTERM can close them all.
 _open_boxes: weakref.WeakSet = weakref.WeakSet()
@@ -260,6 +260,31 @@ def kinds_with_floor() -> list[str]:
     return found
 
 
+def kinds_with_phases() -> list[str]:
+    """Registered kinds that split a cold call into named intervals (for NotSupported)."""
+    from . import KINDS, sandbox_class
+    found = []
+    for kind in KINDS:
+        with contextlib.suppress(Unavailable):
+            if sandbox_class(kind)._phases is not Sandbox._phases:
+                found.append(kind)
+    return found
+
+
+def phase_split(spans: list[tuple[str, int, int]], start_ns: int, end_ns: int) -> dict:
+    """Named intervals of one call, in ms and in order, from (name, t0_ns, t1_ns) spans on
+    one monotonic clock, plus "other": the call's wall time (start_ns to end_ns) the spans
+    leave out, so the whole adds up to the call."""
+    found = {name: (t1 - t0) / 1e6 for name, t0, t1 in spans}
+    found["other"] = (end_ns - start_ns) / 1e6 - sum(found.values())
+    return found
+
+
+# What a kind whose every instance runs in processes of its own shares with the others.
+NOTHING_SHARED = ("nothing: each instance runs in processes of its own, all counted per "
+                  "instance")
+
+
 def _kinds_hosting(language: str) -> list[str]:
     """Registered kinds whose run_tool hosts `language` (for NotSupported's text)."""
     from . import KINDS, sandbox_class
@@ -281,8 +306,9 @@ class Sandbox(ABC):
 
     kind: ClassVar[str]
     capabilities: ClassVar[Capabilities]
-    # How many live instances `bench` holds, per size ("quick" is also the default count
-    # of memory_per_instance): what one kind can hold in a few seconds differs a lot.
+    # The most live instances `bench` holds of this kind, per size ("quick" is also the
+    # default count of memory_per_instance): bench holds the same number of every kind
+    # (bench.MEMORY_N) unless this is fewer (a VM boots in seconds), and then says so.
     live_counts: ClassVar[dict[str, int]] = {"quick": 50, "full": 50}
     # How many cold calls `bench` times per size when the caller names none: a slow kind
     # (a user-space kernel, a VM) takes fewer, and its row says how many it took.
@@ -432,6 +458,56 @@ class Sandbox(ABC):
         count = self.live_counts["quick"] if count is None else count
         (row,) = self.density_curve([count])
         return max(row["total_mb"] * 1e6, 0.0) / row["n"]
+
+    # --- one memory method: the same N for every kind, the shared runtime apart ----------
+    def shared_footprint(self) -> tuple[Memory, str]:
+        """The runtime every instance of this kind shares, measured now with no instance
+        held (workerd itself for V8, wasmtime's library in this process for wasm, the
+        daemons for Docker), and what it is, in a few words. Kinds whose instances share
+        nothing that outlives them say so, with zero."""
+        self._require_open()
+        return self._shared_footprint()
+
+    def _shared_footprint(self) -> tuple[Memory, str]:
+        """What a kind with a shared runtime measures (called only while open)."""
+        return Memory(), NOTHING_SHARED
+
+    def memory_figures(self, count: int) -> dict:
+        """Memory per live instance over `count` held at once, the shared runtime apart and
+        amortised over the same count: the extras bench writes beside
+        mem_mb_per_instance ("mem_n", "shared_mb", "shared_what", "mem_mb_amortised") and,
+        under "mem_bytes_per_instance", the per-instance figure itself (PSS bytes).
+
+        The shared part is read first, from a fresh runtime where the kind has one, so it
+        holds no instance; then `memory_per_instance(count)`, the one density method."""
+        self._require_open()
+        count = self.check_live_count(count)
+        if self.capabilities.restart:
+            self.fresh_runtime()
+        shared, what = self.shared_footprint()
+        shared_mb = max(shared.pss, 0) / 1e6
+        per_instance = self.memory_per_instance(count)
+        return {"mem_n": count, "shared_mb": shared_mb, "shared_what": what,
+                "mem_mb_amortised": per_instance / 1e6 + shared_mb / count,
+                "mem_bytes_per_instance": per_instance}
+
+    # --- where the time goes -------------------------------------------------------------
+    def phases(self, workload: str = "fib") -> dict[str, float]:
+        """One cold call of `workload` split into named intervals, in milliseconds, in the
+        order they happen ({"create": .., "start": .., ..., "other": ..}); "other" is the
+        rest of that call's wall-clock time (the caller's own steps between intervals), so
+        the intervals add up to the call (a kind whose intervals are taken by difference
+        between whole calls, V8's, has none: they add up by construction). The answer is
+        checked like a cold call's. A kind whose runtime does not expose its steps raises
+        NotSupported."""
+        self._require_open()
+        check_workload(workload)
+        return self._phases(workload)
+
+    def _phases(self, workload: str) -> dict[str, float]:
+        """What a kind that can split a cold call implements (called only while open)."""
+        raise NotSupported(self.kind, "phases() (a cold call split into intervals)",
+                           kinds_with_phases())
 
     # --- optional operations: capabilities say which a kind has -------------------------
     def _not_supported(self, capability: str):

@@ -19,10 +19,12 @@ from __future__ import annotations
 import contextlib
 import os
 import resource
+import select
 import shutil
 import signal
 import subprocess
 import tempfile
+import time
 
 import psutil
 
@@ -33,12 +35,21 @@ from ..errors import (
     LIMIT_TIME,
     GuestError,
     LimitExceeded,
+    NotSupported,
     Unavailable,
 )
 from ..measure import Memory, processes_memory
-from ..workload import STANDARD_N, check_n, guest_source
+from ..workload import (
+    STANDARD_N,
+    check_n,
+    check_tool_output,
+    expected,
+    guest_source,
+    tool_input,
+    tool_source,
+)
 from . import _tools
-from .base import Availability, Capabilities, Limits, Sandbox
+from .base import Availability, Capabilities, Limits, Sandbox, phase_split
 
 # Wall-clock allowance on top of the backstop, for starting and reaping the shell.
 SETUP_SECONDS = 5
@@ -46,6 +57,27 @@ SETUP_SECONDS = 5
 OUT_OF_MEMORY = ("out of memory", "out of space", "cannot allocate memory")
 # What a tool may write to stdout, and to stderr, per call (RLIMIT_FSIZE on its files).
 MAX_TOOL_OUTPUT_BYTES = 2**20
+# phases() of a tool call: labkit's wrapper with the guest's own monotonic clock read (the
+# host's CLOCK_MONOTONIC) before it parses the input and after it serialises the answer.
+PHASE_WRAPPERS = {
+    "javascript": """
+;(async () => {
+  const ready = process.hrtime.bigint();
+  const chunks = [];
+  for await (const chunk of process.stdin) chunks.push(chunk);
+  const result = JSON.stringify(await tool(JSON.parse(Buffer.concat(chunks).toString("utf8"))));
+  process.stderr.write(`labkit-phases ${ready} ${process.hrtime.bigint()}\\n`);
+  process.stdout.write(result);
+})();
+""",
+    "python": """
+import json as _j, sys as _s, time as _t
+_ready = _t.monotonic_ns()
+_out = _j.dumps(tool(_j.loads(_s.stdin.buffer.read())))
+_s.stderr.write(f"labkit-phases {_ready} {_t.monotonic_ns()}\\n")
+_s.stdout.write(_out)
+""",
+}
 # What node and python say when their memory cap refuses them (V8's heap, CPython).
 TOOL_OUT_OF_MEMORY = ("heap out of memory", "memoryerror", "failed to reserve virtual memory")
 
@@ -239,6 +271,81 @@ class ProcessSandbox(Sandbox):
         if returncode != 0 and any(words in stderr.lower() for words in TOOL_OUT_OF_MEMORY):
             raise LimitExceeded(self.kind, LIMIT_MEMORY, f"{self.limits.memory_mb:g} MB")
         return _tools.tool_answer(self.kind, returncode, stdout, stderr)
+
+    # --- where the time goes ------------------------------------------------------------
+    def _phases(self, workload: str) -> dict[str, float]:
+        """One cold call split where a plain process can be split honestly.
+
+        fib: "spawn" (fork and exec, until Popen returns: Python waits for the exec), "run"
+        (the shell starts, computes, exits: until the kernel reports it gone, through a
+        pidfd), "collect" (its output read and its status reaped). A tool call: "spawn",
+        "interpreter start" (until the guest's first line of labkit's wrapper runs),
+        "tool" (the guest's own clock around parsing the input, tool() and serialising its
+        answer), "exit" (until the process is gone); the guest reads the same monotonic
+        clock as the host. "other" is the rest of the call."""
+        language = {"tool-js": "javascript", "tool-py": "python"}.get(workload)
+        if workload != "fib" and language is None:
+            raise NotSupported(self.kind, f"phases() of the {workload!r} workload", [])
+        if language is None:
+            argv, preexec, stdin = [*self._command, str(STANDARD_N)], _rlimits(self.limits), None
+        else:
+            lacking = _tools.missing_interpreters().get(language)
+            if lacking:
+                raise Unavailable(self.kind, f"no {_tools.INTERPRETERS[language]} for "
+                                  f"{language} tools", lacking)
+            program = tool_source(language) + PHASE_WRAPPERS[language]
+            heap = [f"--max-old-space-size={max(8, int(self.limits.memory_mb))}"] \
+                if language == "javascript" else ["-I", "-S"]
+            argv = [_tools.INTERPRETERS[language], *heap,
+                    "-e" if language == "javascript" else "-c", program]
+            preexec, stdin = _tool_rlimits(self.limits, language), tempfile.TemporaryFile()
+            given = tool_input(0)
+            stdin.write(given.encode())
+            stdin.seek(0)
+        clock = time.monotonic_ns
+        backstop = self.limits.backstop_seconds(SETUP_SECONDS)
+        try:
+            start = clock()
+            proc = subprocess.Popen(argv, stdin=stdin or subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    env=_tools.TOOL_ENV if language else None,
+                                    start_new_session=True, preexec_fn=preexec)
+            spawned = clock()
+            try:
+                pidfd = os.pidfd_open(proc.pid)
+                try:
+                    if not select.select([pidfd], [], [], backstop)[0]:
+                        raise LimitExceeded(self.kind, LIMIT_TIME, f"{backstop:g} s wall clock")
+                finally:
+                    os.close(pidfd)
+                gone = clock()
+                out, err = proc.communicate(timeout=backstop)
+            finally:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            end = clock()
+        finally:
+            if stdin is not None:
+                stdin.close()
+        out, err = out.decode(errors="replace"), err.decode(errors="replace")
+        if proc.returncode != 0:
+            raise GuestError(self.kind, f"phases: the guest exited with {proc.returncode}: "
+                                        f"{err.strip()[-200:]}")
+        if language is None:
+            if out.strip() != str(expected(STANDARD_N)):
+                raise GuestError(self.kind, f"phases: fib answered {out[:80]!r}")
+            return phase_split([("spawn", start, spawned), ("run", spawned, gone),
+                                ("collect", gone, end)], start, end)
+        check_tool_output(given, out)
+        marks = [line.split() for line in err.splitlines() if line.startswith("labkit-phases ")]
+        if len(marks) != 1 or len(marks[0]) != 3:
+            raise GuestError(self.kind, "phases: the guest did not report its own clock")
+        ready, done = int(marks[0][1]), int(marks[0][2])
+        if not start <= ready <= done <= gone:
+            raise GuestError(self.kind, "phases: the guest's clock readings are out of order")
+        return phase_split([("spawn", start, spawned), ("interpreter start", spawned, ready),
+                            ("tool", ready, done), ("exit", done, gone)], start, end)
 
     def floor_call(self) -> None:
         """/bin/true, spawned as every call spawns its guest (own group, rlimits, pipes)."""

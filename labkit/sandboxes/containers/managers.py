@@ -14,7 +14,7 @@ from typing import ClassVar
 import psutil
 
 from ...errors import LabkitError, LimitExceeded, Unavailable
-from ...measure import Memory
+from ...measure import Memory, processes_memory
 from .. import _owned
 from ..base import Availability, Limits
 from . import bundle, seccomp
@@ -32,6 +32,9 @@ from .common import (
     run_capped,
     run_quiet,
 )
+
+# The long-lived processes all of Docker's containers share (not the per-container shims).
+SHARED_DAEMONS = ("dockerd", "containerd")
 
 
 class CliSandbox(ContainerSandbox):
@@ -224,6 +227,12 @@ class PodmanSandbox(CliSandbox):
     rm_args = ["--time", "0"]
     install = "sudo apt-get install podman"
 
+    def _shared_footprint(self) -> tuple[Memory, str]:
+        """Podman runs no daemon: its CLI exits once a container runs, and each container's
+        conmon monitor exists for that container alone (counted with it, per instance)."""
+        return Memory(), ("nothing: podman runs no daemon; each container's own conmon "
+                          "monitor is counted per instance")
+
     @classmethod
     def _not_answering(cls, last_error: list[str]) -> Availability:
         return Availability(cls.kind, False, "podman is installed but `podman info` failed: "
@@ -245,6 +254,13 @@ class DockerSandbox(CliSandbox):
         # Debian's client matches Debian's daemon; a newer client on PATH may not.
         return "/usr/bin/docker" if os.access("/usr/bin/docker", os.X_OK) else \
             shutil.which("docker")
+
+    def _shared_footprint(self) -> tuple[Memory, str]:
+        """The daemons every container of this host's Docker shares: dockerd and the
+        containerd it drives (each container's containerd-shim is counted per instance)."""
+        daemons = [proc for proc in psutil.process_iter(["name"])
+                   if proc.info["name"] in SHARED_DAEMONS]
+        return processes_memory(daemons), "the daemons dockerd and containerd"
 
     @classmethod
     def _not_answering(cls, last_error: list[str]) -> Availability:

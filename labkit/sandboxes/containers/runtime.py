@@ -6,10 +6,12 @@ import contextlib
 import itertools
 import json
 import os
+import select
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections import OrderedDict
 from dataclasses import replace
 from pathlib import Path
@@ -17,11 +19,11 @@ from typing import ClassVar
 
 import psutil
 
-from ...errors import GuestError, LabkitError, LimitExceeded, Unavailable
+from ...errors import GuestError, LabkitError, LimitExceeded, NotSupported, Unavailable
 from ...measure import Memory
-from ...workload import STANDARD_N, check_n
+from ...workload import STANDARD_N, check_n, expected
 from .. import _owned, _tools
-from ..base import Availability, Limits
+from ..base import Availability, Limits, phase_split
 from . import bundle, cgroups
 from .common import (
     DISABLE_ENV,
@@ -320,6 +322,79 @@ class OciSandbox(ContainerSandbox):
         returncode, out, err = run_capped([*self._command, "--version"], SETUP_SECONDS)
         if returncode != 0:
             raise GuestError(self.kind, f"{self.binary} --version failed: {err.strip()[:200]}")
+
+    # --- where the time goes ------------------------------------------------------------
+    def _phases(self, workload: str) -> dict[str, float]:
+        """One cold fib call as the runtime's own steps, each a command of its own: `create`
+        (namespaces, cgroup, mounts; the init waits), `start` (the init execs the guest),
+        `run` (from `start` returning until the guest has exited: a guest as short as fib
+        may be done before `start` returns, so this reads near zero and its time sits in
+        `start`), `delete` (state and cgroup removed); "other" is labkit's own time between
+        them. Same bundle as cold_call, so the split costs a few more process starts than
+        one `run` does."""
+        if workload != "fib":
+            raise NotSupported(self.kind, f"phases() of the {workload} workload (only fib)",
+                               [])
+        n = STANDARD_N
+        cid = _owned.new_container_id()
+        folder = self._for_container(self.bundle_for(n), cid)
+        timeout = self.limits.backstop_seconds(SETUP_SECONDS)
+        pid_file = self._workdir / f"{cid}.pid"
+        clock, created = time.monotonic_ns, False
+        with tempfile.TemporaryFile(dir=self._workdir) as out, \
+                tempfile.TemporaryFile(dir=self._workdir) as err:
+            start = clock()
+            try:
+                self._running = cid
+                t0 = clock()
+                created = True  # from here a half-made container may exist: always delete
+                self._step("create", subprocess.run(
+                    [*self._command, "create", "--pid-file", str(pid_file), "--bundle",
+                     str(folder), cid], stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                    timeout=timeout), err)
+                t1 = clock()
+                pid = int(pid_file.read_text())
+                pidfd = os.pidfd_open(pid)
+                try:
+                    t2 = clock()
+                    self._step("start", subprocess.run(
+                        [*self._command, "start", cid], capture_output=True,
+                        timeout=timeout), None)
+                    t3 = clock()
+                    if not select.select([pidfd], [], [], timeout)[0]:
+                        raise LimitExceeded(self.kind, "time", f"{timeout:g} s wall clock")
+                    t4 = clock()
+                finally:
+                    os.close(pidfd)
+                self._step("delete", subprocess.run(
+                    [*self._command, "delete", cid], capture_output=True, timeout=timeout),
+                    None)
+                created = False
+                t5 = clock()
+            finally:
+                if created:
+                    self._delete(cid)
+                self._running = None
+                for leftover in (pid_file, pid_file.with_name(f".{pid_file.name}")):
+                    leftover.unlink(missing_ok=True)
+            end = clock()
+            out.seek(0)
+            answer = out.read().decode(errors="replace").strip()
+        if answer != str(expected(n)):
+            raise GuestError(self.kind, f"phases: fib({n}) answered {answer[:80]!r}")
+        return phase_split([("create", t0, t1), ("start", t2, t3), ("run", t3, t4),
+                            ("delete", t4, t5)], start, end)
+
+    def _step(self, name: str, done: subprocess.CompletedProcess, err_file) -> None:
+        """One runtime command of `phases`, or a LabkitError naming it and its words."""
+        if done.returncode == 0:
+            return
+        if err_file is not None:
+            err_file.seek(0)
+            words = err_file.read().decode(errors="replace")
+        else:
+            words = (done.stderr or b"").decode(errors="replace")
+        raise LabkitError(f"{self.kind} {name} failed: {words.strip()[-300:]}")
 
     # --- many at once -------------------------------------------------------------
     @contextlib.contextmanager

@@ -47,7 +47,15 @@ import uuid
 import psutil
 
 from ... import runtimes
-from ...errors import LIMIT_MEMORY, LIMIT_TIME, GuestError, LimitExceeded, NotOpen, Unavailable
+from ...errors import (
+    LIMIT_MEMORY,
+    LIMIT_TIME,
+    GuestError,
+    LimitExceeded,
+    NotOpen,
+    NotSupported,
+    Unavailable,
+)
 from ...measure import Memory, check_count, processes_memory, time_calls
 from ...workload import STANDARD_N, check_n
 from ..base import Availability, Capabilities, Limits, Sandbox
@@ -79,6 +87,8 @@ TOOL_ENTRY = f"""
   return result === undefined ? "null" : result;
 }}
 """
+# Passes of each request in phases() (the least of them is kept).
+PHASE_REPEATS = 3
 # How often a running call checks workerd's memory and log size.
 POLL_SECONDS = 0.02
 
@@ -264,6 +274,63 @@ class V8Sandbox(Sandbox):
         stats = time_calls(self.warm_call, check_count("calls", calls), warmup=5).stats
         return {"warm_ms_p50": stats.median_ms, "warm_ms_p99": stats.p99_ms,
                 "warm_per_second": stats.per_second}
+
+    def _phases(self, workload: str) -> dict[str, float]:
+        """A cold call as workerd serves it, split by difference between requests timed
+        here: "http" (a no-op round trip to the host worker, /ping), "load" (a request that
+        loads a NEW isolate with fib.js and calls into it, less the same request to that
+        isolate once it exists), "call" (that second request, less the round trip: the
+        dispatch into the isolate and its answer). Each request is the least of
+        PHASE_REPEATS (a fixed cost is best read from its fastest pass), so the three add up
+        to the new-isolate request exactly: there is no "other". The one-off isolates are
+        named so a second request reaches them; workerd is restarted afterwards (it has no
+        call to unload one) unless the reader's own named isolates live there."""
+        if workload != "fib":
+            raise NotSupported(self.kind, f"phases() of the {workload} workload (only fib)",
+                               [])
+        clock = time.perf_counter_ns
+        loads, calls, hops = [], [], []
+        try:
+            for _ in range(PHASE_REPEATS):
+                name = uuid.uuid4().hex[:12]
+                hops.append(self._ping_ns())
+                for path, times in ((f"/phase-load?id={name}", loads),
+                                    (f"/phase-call?id={name}&n=0", calls)):
+                    t0 = clock()
+                    answer = self._request("GET", path)
+                    times.append(clock() - t0)
+                    if answer != 0:
+                        raise GuestError(self.kind, f"phases: fib(0) answered {answer!r}")
+        finally:
+            if not self._named and not self._hold_bytes:
+                self.restart()
+        hop, load, call = min(hops), min(loads), min(calls)
+        return {"http": hop / 1e6, "load": max(0, load - call) / 1e6,
+                "call": max(0, call - hop) / 1e6}
+
+    def _ping_ns(self) -> int:
+        """One /ping round trip (the host worker answers "ok", no isolate), in ns."""
+        server = self.server
+        if self._conn is None:
+            self._conn = http.client.HTTPConnection("127.0.0.1", server.port,
+                                                    timeout=self.limits.cpu_seconds)
+        t0 = time.perf_counter_ns()
+        try:
+            self._conn.request("GET", "/ping", headers=server.headers())
+            response = self._conn.getresponse()
+            body = response.read(64)
+        except (OSError, http.client.HTTPException) as exc:
+            self._disconnect()
+            raise GuestError(self.kind, f"the host worker did not answer /ping: {exc}") from None
+        took = time.perf_counter_ns() - t0
+        if response.status != 200 or body != b"ok":
+            raise GuestError(self.kind, f"the host worker answered /ping with {response.status}")
+        return took
+
+    def _shared_footprint(self) -> tuple[Memory, str]:
+        """workerd itself, holding no isolate (the caller restarts it first): the one
+        process every isolate lives in."""
+        return self.footprint(), "workerd itself (the process every isolate lives in), idle"
 
     def footprint(self) -> Memory:
         """workerd's memory: the one process all isolates live in."""

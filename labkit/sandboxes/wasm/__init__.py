@@ -48,11 +48,11 @@ from importlib import metadata, resources
 import psutil
 import wasmtime
 
-from ...errors import LIMIT_TIME, GuestError, LabkitError, LimitExceeded
+from ...errors import LIMIT_TIME, GuestError, LabkitError, LimitExceeded, NotSupported
 from ...measure import Memory, check_count, processes_memory
-from ...workload import STANDARD_N, check_n, tool_program
+from ...workload import STANDARD_N, check_n, expected, tool_program
 from .. import _tools
-from ..base import Availability, Capabilities, Limits, Sandbox
+from ..base import Availability, Capabilities, Limits, Sandbox, phase_split
 from . import _capi, _python, _room
 from ._room import (
     MEMORY_GUARD,
@@ -213,6 +213,25 @@ class _PublicCalls:
         finally:
             store.close()
         return tuple(result) if site.multiple else result
+
+    def call_phases(self, module: wasmtime.Module, site: _PublicSite, args: tuple, clock):
+        """`call`, with `clock()` read between its steps (as CApiCalls.call_phases)."""
+        t0 = clock()
+        store = self._new_store()
+        try:
+            t1 = clock()
+            instance = wasmtime.Instance(store, module, ())
+            t2 = clock()
+            func = instance.exports(store).get(site.name)
+            if not isinstance(func, wasmtime.Func):
+                raise LookupError(f"no export named {site.name!r}")
+            answer = func(store, *args)
+            t3 = clock()
+        finally:
+            store.close()
+        t4 = clock()
+        return answer, [("store", t0, t1), ("instantiate", t1, t2), ("call", t2, t3),
+                        ("drop", t3, t4)]
 
     def new_live(self, module: wasmtime.Module) -> wasmtime.Store:
         store = self._new_store()
@@ -666,6 +685,39 @@ class WasmSandbox(Sandbox):
             if now >= self._wasi_deadline:
                 raise _WasiTimeUp
             time.sleep(min(SLEEP_STEP, end - now, max(0.0, self._wasi_deadline - now)))
+
+    # --- where the time goes and what is shared ------------------------------------------
+    def _phases(self, workload: str) -> dict[str, float]:
+        """One cold fib call, on the path cold calls take, as its steps: a new Store with
+        its limits, instantiating the precompiled module, the call, deleting the Store;
+        "other" is the Python around them. Compiling fib.wat is not a step of a cold call:
+        it happened once, when the sandbox opened."""
+        if workload != "fib":
+            raise NotSupported(self.kind, f"phases() of the {workload} workload (only fib)",
+                               [])
+        clock = time.perf_counter_ns
+        start = clock()
+        try:
+            answer, spans = self._calls.call_phases(self._fib_module, self._fib.site,
+                                                    (STANDARD_N,), clock)
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+            raise self.translate(exc) from None
+        end = clock()
+        if answer != expected(STANDARD_N):
+            raise GuestError(KIND, f"phases: fib({STANDARD_N}) answered {answer!r}")
+        return phase_split(spans, start, end)
+
+    def _shared_footprint(self) -> tuple[Memory, str]:
+        """What every wasm isolate here shares: wasmtime's library mapped into this Python
+        process (its PSS, from /proc/self/smaps); the engine's own small heap is not told
+        apart from Python's and is left out."""
+        total = 0
+        with contextlib.suppress(psutil.Error, OSError):
+            for region in psutil.Process().memory_maps(grouped=True):
+                if "wasmtime" in os.path.basename(region.path):
+                    total += region.pss
+        return Memory(pss=total, processes=0), ("wasmtime's library in this Python process "
+                                                "(the engine's code)")
 
     # --- density ------------------------------------------------------------------
     def live_limit(self) -> LiveLimit:

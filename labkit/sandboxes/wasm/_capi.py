@@ -127,6 +127,34 @@ class CApiCalls:
         finally:
             b.store_delete(store)
 
+    def call_phases(self, module: wasmtime.Module, site: CallSite, args: tuple, clock):
+        """`call`, with `clock()` read between its steps: (answer, [(name, t0, t1), ...])
+        for a new Store (with its limits), instantiating, the call, deleting the Store."""
+        b, buffer = self._b, site.args
+        for i, field in enumerate(site.fields):
+            setattr(buffer[i].of, field, args[i])
+        t0 = clock()
+        store = self._new_store()
+        try:
+            t1 = clock()
+            instance = self._instantiate(b.store_context(store), module)
+            t2 = clock()
+            context, extern, trap = b.store_context(store), self._extern, POINTER(b.trap_t)()
+            if not b.export_get(context, byref(instance), site.name_bytes,
+                                len(site.name_bytes), byref(extern)):
+                raise LookupError(f"no export named {site.name_bytes.decode()!r}")
+            error = b.func_call(context, byref(extern.of.func), buffer, len(site.fields),
+                                site.out, len(site.result_fields), byref(trap))
+            if error or trap:
+                self._raise(error, trap)
+            answer = getattr(site.out[0].of, site.result_fields[0])
+            t3 = clock()
+        finally:
+            b.store_delete(store)
+        t4 = clock()
+        return answer, [("store", t0, t1), ("instantiate", t1, t2), ("call", t2, t3),
+                        ("drop", t3, t4)]
+
     def new_live(self, module: wasmtime.Module):
         """An instance kept live in its own Store; returns the Store, for `drop_live`."""
         store = self._new_store()
