@@ -69,6 +69,14 @@ def test_live_count_comes_from_the_kind_for_the_size(monkeypatch):
     (full,) = bench.run_bench(["process"], calls=2, warmup=0, size="full",
                               show_progress=False)
     assert (quick.live_instances, full.live_instances) == (3, 4)
+    # below the one N every kind is held at (MEMORY_N): said, not silent
+    assert all(any(w.code == results.LIVE_CLAMPED for w in r.warnings) for r in (quick, full))
+
+
+def test_every_kind_is_held_at_the_same_n_when_it_can(monkeypatch):
+    monkeypatch.setattr(ProcessSandbox, "live_counts", {"quick": 100, "full": 100})
+    (quick,) = bench.run_bench(["process"], calls=2, warmup=0, show_progress=False)
+    assert quick.live_instances == bench.MEMORY_N["quick"] == quick["mem_n"]
     assert all(w.code != results.LIVE_CLAMPED for w in quick.warnings)
 
 
@@ -86,7 +94,8 @@ def test_extra_figures_are_extra_keys(monkeypatch):
                         lambda self, calls: {"warm_ms_p50": float(calls)})
     (result,) = bench.run_bench(["process"], calls=2, warmup=0, live=2, show_progress=False)
     assert result["warm_ms_p50"] == 2.0
-    assert set(result.extras) == {"warm_ms_p50", "floor_ms"}
+    assert set(result.extras) == {"warm_ms_p50", "floor_ms", "mem_n", "shared_mb",
+                                  "shared_what", "mem_mb_amortised", "phases_ms"}
     assert result["workload"] == "fib" and result.workload == "fib"
 
 
