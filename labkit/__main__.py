@@ -34,6 +34,13 @@ def _kinds(text: str) -> list[str]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _workloads(text: str) -> list[str]:
+    try:
+        return bench.check_workloads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m labkit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -55,9 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     ben.add_argument("--live", type=_checked(bench.check_live), default=None,
                      help="instances held at once to measure memory (default: each kind's "
                           "count for --size, at most what the machine allows)")
-    ben.add_argument("--workload", choices=bench.WORKLOADS, default=bench.DEFAULT_WORKLOAD,
+    ben.add_argument("--workload", type=_workloads, default=[bench.DEFAULT_WORKLOAD],
                      help="fib (the smallest program, default) or the same tool call in "
-                          "JavaScript or Python in every kind that hosts it")
+                          "JavaScript or Python in every kind that hosts it (tool-js, "
+                          "tool-py); a comma list runs each in one run: fib,tool-js,tool-py")
     ben.add_argument("--json", action="store_true",
                      help="print a JSON list, one object per kind (a stable format)")
     ben.add_argument("--save", action="store_true", help="also write data/recorded/")
@@ -111,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.json:
                 print(json.dumps([r.to_dict(samples=False) for r in run], indent=2))
             else:
-                _print_bench_table(run, args.workload)
+                for workload in args.workload:  # one table per workload
+                    _print_bench_table([r for r in run if r.workload == workload], workload)
             return 0
         if args.command == "pool":
             runs = pool.load_folder(args.folder)
