@@ -110,7 +110,9 @@ class Verdict:
 
     @property
     def word(self) -> str | None:
-        return self.claim.word(self.ratio)
+        """holds / roughly / does not hold; None when there is no ratio to read, or the
+        memory figure weighs something else than the workload (the row's `mem_of` says what)."""
+        return None if self.caveat else self.claim.word(self.ratio)
 
     @property
     def raw_word(self) -> str | None:
@@ -242,8 +244,8 @@ def sentence(v: Verdict) -> str:
         if v.raw_ratio is not None and v.raw_ratio < 1:
             what += f" (the container is the lighter, by {_x(1 / v.raw_ratio)})"
         if v.caveat:
-            what += f" (weighed: {v.caveat})"
-    verdict = v.word or "cannot be judged"
+            what += f" (what was weighed: {v.caveat})"
+    verdict = v.word or ("is not judged from it" if v.caveat else "cannot be judged")
     if v.ratio is not None and v.ratio > v.claim.high * APPROX_SLACK:
         verdict += " (the gap is wider than the claim)"
     if v.floor_ratio is not None and v.raw_word != v.word:
@@ -283,9 +285,29 @@ def summary_sentences(verdicts: Iterable[Verdict]) -> list[str]:
         ratios = [v.ratio for v in chosen if v.ratio is not None]
         span = (f"{_x(min(ratios))} to {_x(max(ratios))}" if len(ratios) > 1 else
                 _x(ratios[0]) if ratios else "no ratio")
-        tally = ", ".join(f"{words[w]} {w or 'cannot be judged'}" for w in (*WORDS, None)
+        tally = ", ".join(f"{words[w]} {w or 'not judged'}" for w in (*WORDS, None)
                           if w in words)
         lines.append(f'{workload}: "{chosen[0].claim.says}": {tally} '
                      f"(of {len(chosen)} pair{'s' if len(chosen) != 1 else ''}; "
                      f"measured {span})")
     return lines
+
+
+def report(verdicts: Iterable[Verdict], workloads: Iterable[str]) -> str:
+    """The whole verdict as text: the thresholds, then per workload its tally and one
+    sentence per pair, each marked RECORDED where it comes from a recording; a workload
+    with no pair says why. Every number and word in it comes from `verdicts`."""
+    verdicts = list(verdicts)
+    lines = ["Thresholds (the measured advantage, container / isolate):", thresholds_text()]
+    for workload in workloads:
+        chosen = [v for v in verdicts if v.workload == workload]
+        lines.append("")
+        lines.append(f"== {workload} ==")
+        if not chosen:
+            lines.extend(missing([], [workload]))
+            continue
+        lines.extend(summary_sentences(chosen))
+        for v in chosen:
+            mark = f"  [{v.source}]" if v.recorded else ""
+            lines.append(f"- {sentence(v)}{mark}")
+    return "\n".join(lines)

@@ -95,3 +95,25 @@ def test_the_command_line_refuses_an_unknown_workload_in_one_line(capsys):
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.endswith("--workload: unknown workload 'tool-rb'; valid ones are: fib, "
                          "tool-js, tool-py")
+
+
+def test_notebook_05_shows_each_workload_with_every_kind_and_why_one_did_not_run():
+    from labkit.lab import head_to_head as viz
+
+    def ran(kind, workload, ms, floor=None):
+        return results.KindResult(kind, True, calls=3, start_ms_p50=ms, start_ms_p99=ms,
+                                  per_second=1.0, mem_mb_per_instance=1.0, workload=workload,
+                                  extras={"floor_ms": floor})
+    rows = [ran("v8", "fib", 4.0), ran("runc", "fib", 40.0, floor=7.0),
+            ran("v8", "tool-js", 20.0),
+            results.unavailable("runc", "cannot run here today", "x", workload="tool-js")]
+    table = viz.workload_table(rows, "tool-js")
+    assert table.splitlines()[0] == "workload: tool-js"
+    assert "runc                not run: cannot run here today" in table
+    fib = viz.workload_table(rows, "fib").splitlines()[-1].split()
+    assert fib[:6] == ["runc", "40.000", "40.000", "7.000", "33.000", "1.000"]
+    fig = viz.start_by_workload(rows, ["fib", "tool-js"])
+    missing = [t for t in fig.data if t.name == "tool-js: not run"]
+    assert list(missing[0].y) == ["runc"] and list(missing[0].hovertext) == [
+        "cannot run here today"]
+    assert sorted(t.name for t in fig.data if t.type == "bar") == ["fib", "tool-js"]

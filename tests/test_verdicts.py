@@ -128,5 +128,21 @@ def test_unavailable_warm_and_loaded_rows_are_not_judged():
 def test_a_memory_caveat_from_the_row_is_said_in_the_sentence():
     vs = verdicts.judge([row("v8", 4.0, workload="tool-js"),
                          row("runc", 40.0, workload="tool-js", mem_of="idle instances")])
-    assert "(weighed: idle instances)" in verdicts.sentence(one(vs, "memory", "tool-js"))
-    assert one(vs, "memory", "tool-js").as_row()["pair"] == "v8 vs runc"
+    memory = one(vs, "memory", "tool-js")
+    text = verdicts.sentence(memory)
+    assert "(what was weighed: idle instances)" in text and memory.word is None
+    assert text.endswith('"10x-100x more memory efficient" is not judged from it.')
+    assert memory.as_row()["pair"] == "v8 vs runc"
+
+
+def test_the_report_goes_workload_by_workload_and_marks_recorded_pairs():
+    live = [row("v8", 4.0), row("runc", 40.0)]
+    recorded = [row("v8", 5.0, workload="tool-js", source="bench-r.json"),
+                row("crun", 60.0, workload="tool-js", source="bench-r.json")]
+    text = verdicts.report(verdicts.judge(live, recorded), ["fib", "tool-js", "tool-py"])
+    fib, js, py = (text.index(f"== {w} ==") for w in ("fib", "tool-js", "tool-py"))
+    assert fib < text.index("v8 vs runc") < js < text.index("v8 vs crun") < py
+    assert "10.0x as long" in text and "12.0x as long" in text
+    assert text.count("[RECORDED in bench-r.json]") == 2  # the tool-js start and memory
+    assert text.endswith("tool-py: no isolate and container both ran it in one run, so no "
+                         "verdict is given for it.")
