@@ -229,6 +229,8 @@ def sentence(v: Verdict) -> str:
     if v.claim.name == "start":
         what = (f"{v.container}'s cold call takes {v.container_value:,.3g} ms, {v.isolate}'s "
                 f"{v.isolate_value:,.3g} ms: {_x(v.raw_ratio)} as long")
+        if v.raw_ratio is not None and v.raw_ratio < 1:
+            what += f" (the isolate is the slower, by {_x(1 / v.raw_ratio)})"
         if v.floor_ratio is not None:
             what += (f"; less each kind's harness floor ({v.floors_ms[1]:,.3g} ms and "
                      f"{v.floors_ms[0]:,.3g} ms), {_x(v.floor_ratio)}")
@@ -295,8 +297,8 @@ def summary_sentences(verdicts: Iterable[Verdict]) -> list[str]:
 
 def report(verdicts: Iterable[Verdict], workloads: Iterable[str]) -> str:
     """The whole verdict as text: the thresholds, then per workload its tally and one
-    sentence per pair, each marked RECORDED where it comes from a recording; a workload
-    with no pair says why. Every number and word in it comes from `verdicts`."""
+    sentence per pair, each marked [recorded] where it comes from a recording (which one is
+    said at the end); a workload with no pair says why. Every number and word in it comes from `verdicts`."""
     verdicts = list(verdicts)
     lines = ["Thresholds (the measured advantage, container / isolate):", thresholds_text()]
     for workload in workloads:
@@ -308,6 +310,9 @@ def report(verdicts: Iterable[Verdict], workloads: Iterable[str]) -> str:
             continue
         lines.extend(summary_sentences(chosen))
         for v in chosen:
-            mark = f"  [{v.source}]" if v.recorded else ""
-            lines.append(f"- {sentence(v)}{mark}")
+            lines.append(f"- {sentence(v)}{'  [recorded]' if v.recorded else ''}")
+    sources = list(dict.fromkeys(v.source for v in verdicts if v.recorded))
+    if sources:
+        lines.append("")
+        lines.extend(f"[recorded]: {source}" for source in sources)
     return "\n".join(lines)

@@ -143,6 +143,15 @@ def test_the_report_goes_workload_by_workload_and_marks_recorded_pairs():
     fib, js, py = (text.index(f"== {w} ==") for w in ("fib", "tool-js", "tool-py"))
     assert fib < text.index("v8 vs runc") < js < text.index("v8 vs crun") < py
     assert "10.0x as long" in text and "12.0x as long" in text
-    assert text.count("[RECORDED in bench-r.json]") == 2  # the tool-js start and memory
-    assert text.endswith("tool-py: no isolate and container both ran it in one run, so no "
-                         "verdict is given for it.")
+    assert text.count("  [recorded]") == 2  # the tool-js start and memory
+    assert "tool-py: no isolate and container both ran it in one run, so no verdict is " \
+           "given for it." in text
+    assert text.endswith("\n[recorded]: RECORDED in bench-r.json")
+
+
+def test_an_isolate_slower_than_the_container_is_said_so():
+    (start, _) = verdicts.judge([row("wasm", 600.0, workload="tool-py"),
+                                 row("runc", 150.0, workload="tool-py")])
+    text = verdicts.sentence(start)
+    assert "0.2x as long (the isolate is the slower, by 4.0x)" in text
+    assert start.word == "does not hold"
