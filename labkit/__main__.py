@@ -34,6 +34,13 @@ def _kinds(text: str) -> list[str]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _workloads(text: str) -> list[str]:
+    try:
+        return bench.check_workloads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m labkit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -56,9 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="instances held at once to measure memory (default: the same "
                           "for every kind, 10 quick or 50 full; fewer, with a warning, "
                           "where a kind cannot hold that many)")
-    ben.add_argument("--workload", choices=bench.WORKLOADS, default=bench.DEFAULT_WORKLOAD,
+    ben.add_argument("--workload", type=_workloads, default=[bench.DEFAULT_WORKLOAD],
                      help="fib (the smallest program, default) or the same tool call in "
-                          "JavaScript or Python in every kind that hosts it")
+                          "JavaScript or Python in every kind that hosts it (tool-js, "
+                          "tool-py); a comma list runs each in one run: fib,tool-js,tool-py")
     ben.add_argument("--json", action="store_true",
                      help="print a JSON list, one object per kind (a stable format)")
     ben.add_argument("--save", action="store_true", help="also write data/recorded/")
@@ -89,7 +97,7 @@ def _print_bench_table(run, workload: str = bench.DEFAULT_WORKLOAD,
               f"{r.per_second:>9.0f} {r.mem_mb_per_instance:>9.3f}")
         for warning in r.warnings:
             print(f"{'':<8} warning: {warning.message}")
-    note = bench.fewer_calls_note(run, size)
+    note = bench.fewer_calls_note(run, size, workload)
     if note:
         print(note)
 
@@ -116,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.json:
                 print(json.dumps([r.to_dict(samples=False) for r in run], indent=2))
             else:
-                _print_bench_table(run, args.workload, args.size)
+                for workload in args.workload:  # one table per workload
+                    _print_bench_table([r for r in run if r.workload == workload], workload,
+                                       args.size)
             return 0
         if args.command == "pool":
             runs = pool.load_folder(args.folder)

@@ -100,16 +100,28 @@ def capped_warmup(warmup: int, calls: int) -> int:
     return min(warmup, max(1, calls // WARMUP_SHARE))
 
 
-def fewer_calls_note(run, size: str = "quick") -> str:
-    """One sentence naming the kinds timed over fewer cold calls than the default, and why:
-    slow kinds take fewer so that the whole run stays short ('' when none did)."""
-    default = Sandbox.bench_calls[size]
+def fewer_calls_note(run, size: str = "quick", workload: str = DEFAULT_WORKLOAD) -> str:
+    """One sentence naming the kinds timed over fewer cold calls than the default for the
+    workload, and why: slow kinds take fewer so that the whole run stays short ('' when
+    none did). Rows of other workloads are not counted."""
+    default = Sandbox.bench_calls[size] if workload == "fib" else TOOL_CALLS[size]
     fewer = [f"{r.kind} {r.calls}" for r in run
-             if r.available and r.calls is not None and r.calls < default]
+             if r.available and r.workload == workload and r.calls is not None
+             and r.calls < default]
     if not fewer:
         return ""
     return (f"fewer cold calls for the slow kinds (default {default}): {', '.join(fewer)}; "
             "their p99 is then close to their slowest call")
+
+
+def check_workloads(workloads) -> list[str]:
+    """'fib,tool-js' (or a list) -> the workloads in table order (fib, tool-js, tool-py),
+    each once; an unknown or missing name is a ValueError naming the valid ones."""
+    names = workloads.split(",") if isinstance(workloads, str) else list(workloads or ())
+    names = [check_workload(str(name).strip()) for name in names if str(name).strip()]
+    if not names:
+        raise ValueError(f"no workload given; valid ones are: {', '.join(WORKLOADS)}")
+    return [name for name in WORKLOADS if name in names]
 
 
 def _floor_ms(box, warmup: int) -> float | None:
@@ -192,22 +204,27 @@ def run_bench(kinds=None, calls: int | None = None, warmup: int = DEFAULT_WARMUP
     `size` picks the calls and the instances held live per kind (each kind's own
     `bench_calls` and `live_counts`: slow kinds take fewer) unless `calls` or `live` are
     given. `workload` is "fib" (the smallest program in each kind's own language) or a tool
-    call ("tool-js", "tool-py"); each row says which, and its harness floor (`floor_ms`,
-    measured in the same run; None for a kind without one). Each measured kind gets its
-    figures as ratios to `baseline`'s, when the baseline kind ran in this same run.
+    call ("tool-js", "tool-py"), or several ("fib,tool-js,tool-py" or a list: every kind
+    runs each, in that table order); each row says which, and its harness floor
+    (`floor_ms`, measured in the same run; None for a kind without one). Each measured kind
+    gets its figures as ratios to `baseline`'s for the same workload, when the baseline kind
+    ran it in this same run.
     """
     kinds = parse_kinds(kinds)
     if size not in SIZES:
         raise ValueError(f"unknown size {size!r}; valid ones are: {', '.join(SIZES)}")
-    workload = check_workload(workload)
+    workloads = check_workloads(workload)
     calls = None if calls is None else check_calls(calls)
     warmup = check_warmup(warmup)
     live = None if live is None else check_live(live)
     machine = machine_info()
-    measured = [bench_kind(kind, calls, warmup, live, show_progress, size, machine, workload)
-                for kind in tqdm(kinds, desc="bench",
+    measured = []
+    for workload in workloads:  # ratios within one workload: tool-js x wasm's fib is no ratio
+        rows = [bench_kind(kind, calls, warmup, live, show_progress, size, machine, workload)
+                for kind in tqdm(kinds, desc=f"bench {workload}",
                                  disable=not show_progress or len(kinds) < 2)]
-    return BenchRun(results.with_ratios(measured, baseline))
+        measured.extend(results.with_ratios(rows, baseline))
+    return BenchRun(tuple(measured))
 
 
 def save(run, folder: Path | None = None) -> Path:

@@ -292,8 +292,19 @@ class BenchRun(Sequence):
     def __len__(self) -> int:
         return len(self.results)
 
-    def by_kind(self, available_only: bool = True) -> dict:
-        return {r.kind: r for r in self.results if r.available or not available_only}
+    def by_kind(self, available_only: bool = True, workload: str | None = None) -> dict:
+        """kind -> its result; a run of several workloads gives each kind's first row
+        (fib's, in table order) unless `workload` picks one."""
+        found = {}
+        for r in self.results:
+            if (r.available or not available_only) and workload in (None, r.workload):
+                found.setdefault(r.kind, r)
+        return found
+
+    @property
+    def workloads(self) -> tuple:
+        """The workloads this run measured, in the order its rows have them."""
+        return tuple(dict.fromkeys(r.workload for r in self.results))
 
     def payload(self, saved: str) -> dict:
         return {"format": FORMAT_VERSION, "holds": BENCH, "saved": saved,
@@ -427,12 +438,23 @@ def newest_recorded(kind: str, folder: Path | None = None,
     return None
 
 
+def stand_in_key(result: Mapping) -> tuple:
+    """What a recorded row must share to stand in for a live one: the kind, the workload,
+    and (rows that have them) the path and the concurrency."""
+    return (result["kind"], result.get("workload", "fib"), result.get("path", "cold"),
+            result.get("concurrency", 1))
+
+
 def fill_from_recorded(live: Iterable[KindResult], recorded: Iterable[KindResult]) -> tuple:
-    """Live results, each kind that could not run here replaced by its recorded result
-    (which says it is recorded, where, and why the kind is missing here) when there is one."""
-    by_kind = {r.kind: r for r in recorded if r.available}
-    return tuple(by_kind[r.kind].standing_in(r) if not r.available and r.kind in by_kind
-                 else r for r in live)
+    """Live results, each that could not run here replaced by the recorded result of the
+    same kind and workload (which says it is recorded, where, and why the kind is missing
+    here) when there is one."""
+    by_key = {}
+    for r in recorded:
+        if r.available:
+            by_key.setdefault(stand_in_key(r), r)
+    return tuple(by_key[stand_in_key(r)].standing_in(r)
+                 if not r.available and stand_in_key(r) in by_key else r for r in live)
 
 
 def source_line(result: KindResult) -> str:

@@ -188,9 +188,9 @@ def test_the_command_line_names_the_valid_workloads(capsys):
     with pytest.raises(SystemExit) as exited:
         main(["bench", "--workload", "tool-rb"])
     assert exited.value.code == 2
-    err = capsys.readouterr().err  # argparse quotes the choices from Python 3.12 on
-    assert "--workload: invalid choice: 'tool-rb'" in err
-    assert all(name in err.partition("choose from")[2] for name in ("fib", "tool-js", "tool-py"))
+    err = capsys.readouterr().err
+    assert "--workload: unknown workload 'tool-rb'; valid ones are: fib, tool-js, tool-py" \
+        in err.splitlines()[-1]
 
 
 @pytest.mark.parametrize("warmup, calls, made", [(5, 100, 5), (5, 20, 4), (5, 3, 1), (0, 3, 0)])

@@ -12,9 +12,22 @@ import math
 import ipywidgets as w
 import plotly.graph_objects as go
 
-from .. import fleet
+from .. import bench, fleet, results
+from ..measure import machine_info
+from ..sandboxes import KINDS
 from .explorer import Explorer, slider
-from .style import PALETTE, layout
+from .style import PALETTE, colour, layout
+
+# The tool calls as the notebook runs them live: a few calls each and two instances held
+# (a tool row's memory is the idle kind's anyway: its `mem_of` says so), and without
+# WebAssembly's CPython (hundreds of milliseconds a start), so Run All stays under two minutes.
+# `python -m labkit bench --workload fib,tool-js,tool-py` measures everything, at full size.
+TOOL_WORKLOADS = ("tool-js", "tool-py")
+TOOL_LIVE = {"calls": 5, "warmup": 1, "live": 2}
+TOOL_LEFT_OUT = {("wasm", "tool-py"): (
+    "left out of this notebook's live run: one CPython-on-WebAssembly start takes "
+    "hundreds of milliseconds")}
+TOOL_LEFT_OUT_FIX = "python -m labkit bench --kinds wasm --workload tool-py"
 
 MEASURES = {  # bench key -> (published measure, axis title)
     "start_ms_p50": ("start_ms", "cold start: create, run, tear down (ms, median)"),
@@ -58,6 +71,94 @@ def measured_vs_published(results: list[dict], key: str, title: str,
     return layout(fig, title, axis, "", height=140 + 28 * (len(measured) + len(points)))
 
 
+def live_tool_rows(show_progress: bool = False) -> list:
+    """The tool workloads measured here, briefly (TOOL_LIVE), every kind reported: a kind
+    that cannot host one says why, a kind left out of this quick run (TOOL_LEFT_OUT) says
+    so, and a recording can stand in for it.
+
+    Defined in notebook 05 § One run, every kind
+    """
+    rows = []
+    machine = machine_info()
+    for workload in TOOL_WORKLOADS:
+        chosen = [k for k in KINDS if (k, workload) not in TOOL_LEFT_OUT]
+        ran = {r.kind: r for r in bench.run_bench(chosen, workload=workload,
+                                                  show_progress=show_progress, **TOOL_LIVE)}
+        rows.extend(ran.get(kind) or results.unavailable(
+            kind, TOOL_LEFT_OUT[(kind, workload)], TOOL_LEFT_OUT_FIX, machine, workload)
+            for kind in KINDS)
+    return rows
+
+
+def _dash(value, spec: str, width: int) -> str:
+    return f"{value:>{width}{spec}}" if value is not None else f"{'-':>{width}}"
+
+
+def workload_table(results, workload: str) -> str:
+    """One workload's rows as a text table: every kind, a kind that did not run it with its
+    reason (it cannot host the workload, or cannot run here), a recorded one marked so.
+
+    Columns: cold-call median and p99, the kind's harness floor (the same path with no
+    sandbox work, same run), cold minus floor, memory per live instance, start as a
+    multiple of wasm's on the same workload and run.
+
+    Defined in notebook 05 § One table per workload
+    """
+    rows = [r for r in results if r.get("workload", "fib") == workload]
+    lines = [f"workload: {workload}",
+             f"{'kind':<20}{'p50 ms':>10}{'p99 ms':>10}{'floor ms':>10}{'p50-floor':>11}"
+             f"{'MB/inst':>9}{'start x wasm':>14}"]
+    for r in rows:
+        label = r["kind"] + (" (recorded)" if r.get("recorded") else "")
+        if not r.get("available"):
+            lines.append(f"{label:<20}not run: {r['reason']}")
+            continue
+        floor = r.get("floor_ms")
+        net = r["start_ms_p50"] - floor if floor is not None else None
+        ratio = (r.get("ratio_to_wasm") or {}).get("start_ms_p50")
+        lines.append(f"{label:<20}{r['start_ms_p50']:>10.3f}{r['start_ms_p99']:>10.3f}"
+                     f"{_dash(floor, '.3f', 10)}{_dash(net, '.3f', 11)}"
+                     f"{r['mem_mb_per_instance']:>9.3f}{_dash(ratio, ',.0f', 14)}")
+    return "\n".join(lines)
+
+
+def start_by_workload(results, workloads) -> go.Figure:
+    """Cold-call medians, one bar per kind and workload on one log axis; a kind that did
+    not run a workload is an open marker at the axis's left edge, its reason on hover.
+
+    Defined in notebook 05 § One table per workload
+    """
+    fig = go.Figure()
+    order = list(dict.fromkeys(r["kind"] for r in results))
+    ran = [r for r in results if r.get("available")]
+    values = [r["start_ms_p50"] for r in ran if r["start_ms_p50"] > 0] or [1.0]
+    left = 10 ** (math.floor(math.log10(min(values))) - 0.5)
+    for index, workload in enumerate(workloads):
+        rows = [r for r in results if r.get("workload", "fib") == workload]
+        done = [r for r in rows if r.get("available")]
+        fig.add_trace(go.Bar(
+            y=[r["kind"] for r in done], x=[r["start_ms_p50"] for r in done],
+            orientation="h", name=workload, marker_color=colour(index),
+            marker_pattern_shape=["/" if r.get("recorded") else "" for r in done],
+            text=[f"{r['start_ms_p50']:,.3g}" for r in done], textposition="outside",
+            cliponaxis=False, customdata=["recorded" if r.get("recorded") else "live"
+                                          for r in done],
+            hovertemplate="%{y}, " + workload + ": %{x:,.4g} ms (%{customdata})<extra></extra>"))
+        absent = [r for r in rows if not r.get("available")]
+        fig.add_trace(go.Scatter(
+            y=[r["kind"] for r in absent], x=[left] * len(absent), mode="markers",
+            marker=dict(symbol="x-open", size=9, color=colour(index)),
+            name=f"{workload}: not run", hovertext=[r["reason"] for r in absent],
+            hovertemplate="%{y}: " + workload + " not run: %{hovertext}<extra></extra>",
+            showlegend=bool(absent)))
+    fig.update_yaxes(categoryorder="array", categoryarray=order[::-1])
+    fig.update_xaxes(type="log", range=[math.log10(left) - 0.2,
+                                        math.log10(max(values)) + 0.8])
+    return layout(fig, "Cold call by workload (hatched: recorded; x: not run, hover for why)",
+                  "cold call, median (ms)", "", barmode="group",
+                  height=160 + 24 * len(order) * max(1, len(workloads)))
+
+
 def instances_per_gb(results: list[dict]) -> go.Figure:
     """How many idle instances one GB of memory holds, per kind (log axis).
 
@@ -81,11 +182,11 @@ def sessions_per_server(fits) -> go.Figure:
     Defined in notebook 05 § Explore: which constraint binds?
     """
     fig = go.Figure()
-    for binding, colour in BINDING_COLOURS.items():
+    for binding, binding_colour in BINDING_COLOURS.items():
         chosen = [f for f in fits if f.binding == binding]
         fig.add_trace(go.Bar(x=[f.kind for f in chosen],
                              y=[f.sessions_per_server for f in chosen],
-                             name=f"{binding} binds", marker_color=colour))
+                             name=f"{binding} binds", marker_color=binding_colour))
     fig.update_xaxes(categoryorder="array", categoryarray=[f.kind for f in fits])
     return layout(fig, "Agent sessions one server carries, by sandbox", "",
                   "sessions per server", barmode="stack")
