@@ -33,8 +33,9 @@ from labkit.workload import expected
 pytestmark = pytest.mark.usefixtures("nothing_left_behind")
 
 OCI_KINDS = ["runc", "crun"]
-# Podman runs the same tests where it is installed (CI has only runc and crun).
-TESTED_KINDS = [*OCI_KINDS, "podman"]
+# Podman and Docker run the same tests where they run (CI installs both and starts a private
+# dockerd for the tests: .ci/run).
+TESTED_KINDS = [*OCI_KINDS, "podman", "docker"]
 SPIN = "while :; do :; done"
 HOG = 'x=$(yes | head -c 100000000); echo "survived ${#x}"'
 
@@ -76,6 +77,8 @@ class TestPodman(ContainerContract):
 
 class TestDocker(ContainerContract):
     kind = "docker"
+
+
 FOUND = {kind: availability(kind, trial=False) for kind in TESTED_KINDS}
 
 
@@ -237,6 +240,52 @@ def test_podman_leftovers_of_a_killed_kernel_are_removed():
         assert stale in first.list_containers()
         with open_sandbox("podman") as second:
             assert stale not in second.list_containers()
+
+
+@needs("docker")
+def test_docker_leftovers_of_a_killed_kernel_are_removed_with_their_cgroups():
+    stale = f"{_owned.PREFIX}{dead_pid()}-1"
+    with open_sandbox("docker") as first:
+        subprocess.run([*first._cli(), "run", "--detach", *first._container_args(stale),
+                        first.image, "/bin/sleep", "60"], check=True, capture_output=True)
+        assert stale in first.list_containers()
+        with open_sandbox("docker") as second:
+            assert stale not in second.list_containers()
+    assert not [top for top in managers.cgroup_tops() if (top / stale).exists()]
+
+
+@needs("docker")
+def test_docker_a_kernel_killed_while_holding_leaves_nothing_after_the_next_start():
+    """kill -9 a Python process holding Docker containers: the daemon keeps them running
+    (they are not the kernel's children); the next sandbox to open removes them."""
+    code = ("import sys; from labkit.sandboxes import open_sandbox\n"
+            "box = open_sandbox('docker').__enter__(); held = box.hold(3); held.__enter__()\n"
+            "print(' '.join(box._held), flush=True)\n"
+            "sys.stdin.read()")
+    kernel = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    names = kernel.stdout.readline().split()
+    assert len(names) == 3
+    kernel.kill()
+    kernel.wait()
+    kernel.stdin.close()
+    kernel.stdout.close()
+    assert set(names) <= set(managers.DockerSandbox().list_containers())  # still running
+    with open_sandbox("docker") as box:  # opening removes them
+        assert not set(names) & set(box.list_containers())
+    assert not [top for top in managers.cgroup_tops() for name in names
+                if (top / name).exists()]
+    assert not list(Path(tempfile.gettempdir()).glob(f"{_owned.BUNDLE_PREFIX}{kernel.pid}-*"))
+
+
+@needs("docker")
+def test_docker_cpu_evidence_comes_from_the_containers_own_cgroup():
+    """A guest's own `exit 137` is its exit, not the CPU cap; a real runaway is the cap."""
+    with open_sandbox("docker", Limits(cpu_seconds=1)) as box:
+        assert box.run_script("exit 137").returncode == 137
+        with pytest.raises(LimitExceeded) as caught:
+            box.run_script(SPIN)
+    assert caught.value.limit == "CPU time"
 
 
 # --- bad input and missing runtimes ------------------------------------------------------
