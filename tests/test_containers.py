@@ -420,6 +420,60 @@ def test_docker_without_a_daemon_says_why(monkeypatch):
     assert "dockerd" in found.fix
 
 
+# What Debian's docker 20.10 client prints, word for word, for each way it cannot connect:
+# its error on stdout after "Server:", a last word on stderr.
+NO_DAEMON = ("Client:\n Context:    default\n\nServer:\nERROR: Cannot connect to the Docker "
+             "daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n")
+NO_ACCESS = ("Client:\n Context:    default\n\nServer:\nERROR: permission denied while trying "
+             "to connect to the Docker daemon socket at unix:///var/run/docker.sock: Get "
+             "\"http://%2Fvar%2Frun%2Fdocker.sock/v1.24/info\": dial unix "
+             "/var/run/docker.sock: connect: permission denied\n")
+
+
+@pytest.mark.parametrize("said, reason, fix", [
+    (NO_DAEMON, "the docker CLI is installed but no daemon answers (`docker info` failed: "
+                "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the "
+                "docker daemon running?)",
+     "start dockerd (sudo systemctl start docker) and run as root or a member of the docker "
+     "group; " + managers.NOT_HERE_FIX),
+    (NO_ACCESS, "dockerd runs, but this user (uid {uid}) may not use its socket "
+                "unix:///var/run/docker.sock: permission denied (not root, not in the docker "
+                "group)",
+     "run the lab as root, or add the user to the docker group (sudo usermod -aG docker "
+     "$USER, then log in again; that group is as strong as root); "
+     + managers.NOT_HERE_FIX),
+])
+def test_docker_reason_and_fix_are_exact(monkeypatch, said, reason, fix):
+    monkeypatch.delenv(containers.DISABLE_ENV, raising=False)
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setattr(containers.DockerSandbox, "runtime_binary", classmethod(lambda c: "/d"))
+    monkeypatch.setattr(managers, "run_quiet", lambda cmd, **_: subprocess.CompletedProcess(
+        cmd, 1, said, "errors pretty printing info\n"))
+    found = availability("docker")
+    assert (found.available, found.reason, found.fix) == \
+        (False, reason.format(uid=os.geteuid()), fix)
+
+
+@needs("docker")
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch to an unprivileged user")
+def test_docker_a_user_who_may_not_use_the_socket_is_told_so():
+    """For real: the daemon the tests use, asked by uid 65534 (not in the docker group)."""
+    why_not = nobody_cannot_run_the_lab()
+    if why_not:
+        pytest.skip(why_not)
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    code = ("import json, os; os.environ['DOCKER_HOST'] = " + repr(host) + "\n"
+            "from labkit.sandboxes import availability\n"
+            "print(json.dumps(availability('docker').to_dict()))")
+    done = as_nobody(code)
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert not found["available"]
+    assert found["reason"].startswith(f"dockerd runs, but this user (uid {NOBODY}) may not "
+                                      f"use its socket {host}: permission denied"), found
+    assert "docker group" in found["fix"]
+
+
 @needs("runc")
 def test_bench_cli_reports_every_kind():
     done = subprocess.run([sys.executable, "-m", "labkit", "bench", "--kinds",

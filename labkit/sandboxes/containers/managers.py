@@ -272,9 +272,33 @@ class DockerSandbox(CliSandbox):
             shutil.which("docker")
 
     @classmethod
+    def check(cls) -> Availability:
+        if disabled(cls.kind) or cls.runtime_binary() is None:
+            return super().check()
+        info = run_quiet([*cls._cli(), "info"], timeout=20)
+        if info.returncode != 0:
+            # The client's own error line ("ERROR: ...", on stdout for `info`), not its
+            # trailing "errors pretty printing info" on stderr.
+            lines = [line.strip() for line in (info.stdout + "\n" + info.stderr).splitlines()
+                     if line.strip()]
+            said = next((line for line in lines if line.startswith("ERROR")), None)
+            said = said or (lines[-1] if lines else "no message")
+            return cls._not_answering([said.removeprefix("ERROR: ")])
+        return Availability(cls.kind, True)
+
+    @classmethod
     def _not_answering(cls, last_error: list[str]) -> Availability:
+        said = last_error[0]
+        if "permission denied" in said.lower():
+            socket = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+            return Availability(cls.kind, False, f"dockerd runs, but this user (uid "
+                                f"{os.geteuid()}) may not use its socket {socket}: "
+                                "permission denied (not root, not in the docker group)",
+                                "run the lab as root, or add the user to the docker group "
+                                "(sudo usermod -aG docker $USER, then log in again; that "
+                                "group is as strong as root); " + NOT_HERE_FIX)
         return Availability(cls.kind, False, "the docker CLI is installed but no daemon "
-                            f"answers (`docker info` failed: {last_error[0][:160]})",
+                            f"answers (`docker info` failed: {said[:160]})",
                             "start dockerd (sudo systemctl start docker) and run as root or "
                             "a member of the docker group; " + NOT_HERE_FIX)
 
