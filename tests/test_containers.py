@@ -279,6 +279,16 @@ def test_docker_a_kernel_killed_while_holding_leaves_nothing_after_the_next_star
 
 
 @needs("docker")
+def test_docker_tmp_is_the_same_as_runcs():
+    """Docker mounts a --tmpfs noexec unless told; runc's and Podman's /tmp run programs
+    (the seccomp probes do), still without setuid or devices."""
+    with open_sandbox("docker") as box:
+        mount = box.run_script("grep ' /tmp ' /proc/mounts").stdout.split()
+    options = mount[3].split(",")
+    assert "noexec" not in options and {"nosuid", "nodev", "size=8192k"} <= set(options)
+
+
+@needs("docker")
 def test_docker_cpu_evidence_comes_from_the_containers_own_cgroup():
     """A guest's own `exit 137` is its exit, not the CPU cap; a real runaway is the cap."""
     with open_sandbox("docker", Limits(cpu_seconds=1)) as box:

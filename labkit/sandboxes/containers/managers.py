@@ -309,7 +309,10 @@ class DockerSandbox(CliSandbox):
 
     # --- one container per call ------------------------------------------------------
     def _container_args(self, name: str) -> list[str]:
-        args = super()._container_args(name)
+        # Docker mounts a --tmpfs noexec unless told: /tmp as runc's and Podman's (exec,
+        # still nosuid and nodev).
+        args = [f"{arg},exec" if arg == "/tmp:size=8m" else arg
+                for arg in super()._container_args(name)]
         return [*args, "--cgroup-parent", f"/{name}"] if self._cgroupfs else args
 
     def _run(self, args: list[str], stdin=None) -> ContainerRun:
