@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 print(doctor.format_facts(), end="\n\n")
                 print(doctor.format_table(results))
+                print("\n" + doctor.format_tried())
             return 0
         if args.command == "bench":
             run = bench.run_bench(args.kinds, calls=args.calls, warmup=args.warmup,

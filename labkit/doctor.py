@@ -76,6 +76,15 @@ def format_table(results: list[Availability]) -> str:
     return "\n".join(lines)
 
 
+def format_tried() -> str:
+    """Platforms tried for real but not kinds of the lab (Hyperlight), and why not."""
+    from .sandboxes import hyperlight
+
+    found = hyperlight.trial()
+    line = f"hyperlight (tried; not a kind of this lab): {found.reason}"
+    return line + (f"\n  fix: {found.fix}" if found.fix else "")
+
+
 def format_facts() -> str:
     items = {**package_versions(), **system_facts()}
     width = max(map(len, items))

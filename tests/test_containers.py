@@ -33,8 +33,9 @@ from labkit.workload import expected
 pytestmark = pytest.mark.usefixtures("nothing_left_behind")
 
 OCI_KINDS = ["runc", "crun"]
-# Podman runs the same tests where it is installed (CI has only runc and crun).
-TESTED_KINDS = [*OCI_KINDS, "podman"]
+# Podman and Docker run the same tests where they run (CI installs both and starts a private
+# dockerd for the tests: .ci/run).
+TESTED_KINDS = [*OCI_KINDS, "podman", "docker"]
 SPIN = "while :; do :; done"
 HOG = 'x=$(yes | head -c 100000000); echo "survived ${#x}"'
 
@@ -76,6 +77,8 @@ class TestPodman(ContainerContract):
 
 class TestDocker(ContainerContract):
     kind = "docker"
+
+
 FOUND = {kind: availability(kind, trial=False) for kind in TESTED_KINDS}
 
 
@@ -239,6 +242,62 @@ def test_podman_leftovers_of_a_killed_kernel_are_removed():
             assert stale not in second.list_containers()
 
 
+@needs("docker")
+def test_docker_leftovers_of_a_killed_kernel_are_removed_with_their_cgroups():
+    stale = f"{_owned.PREFIX}{dead_pid()}-1"
+    with open_sandbox("docker") as first:
+        subprocess.run([*first._cli(), "run", "--detach", *first._container_args(stale),
+                        first.image, "/bin/sleep", "60"], check=True, capture_output=True)
+        assert stale in first.list_containers()
+        with open_sandbox("docker") as second:
+            assert stale not in second.list_containers()
+    assert not [top for top in managers.cgroup_tops() if (top / stale).exists()]
+
+
+@needs("docker")
+def test_docker_a_kernel_killed_while_holding_leaves_nothing_after_the_next_start():
+    """kill -9 a Python process holding Docker containers: the daemon keeps them running
+    (they are not the kernel's children); the next sandbox to open removes them."""
+    code = ("import sys; from labkit.sandboxes import open_sandbox\n"
+            "box = open_sandbox('docker').__enter__(); held = box.hold(3); held.__enter__()\n"
+            "print(' '.join(box._held), flush=True)\n"
+            "sys.stdin.read()")
+    kernel = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    names = kernel.stdout.readline().split()
+    assert len(names) == 3
+    kernel.kill()
+    kernel.wait()
+    kernel.stdin.close()
+    kernel.stdout.close()
+    assert set(names) <= set(managers.DockerSandbox().list_containers())  # still running
+    with open_sandbox("docker") as box:  # opening removes them
+        assert not set(names) & set(box.list_containers())
+    assert not [top for top in managers.cgroup_tops() for name in names
+                if (top / name).exists()]
+    assert not list(Path(tempfile.gettempdir()).glob(f"{_owned.BUNDLE_PREFIX}{kernel.pid}-*"))
+
+
+@needs("docker")
+def test_docker_tmp_is_the_same_as_runcs():
+    """Docker mounts a --tmpfs noexec unless told; runc's and Podman's /tmp run programs
+    (the seccomp probes do), still without setuid or devices."""
+    with open_sandbox("docker") as box:
+        mount = box.run_script("grep ' /tmp ' /proc/mounts").stdout.split()
+    options = mount[3].split(",")
+    assert "noexec" not in options and {"nosuid", "nodev", "size=8192k"} <= set(options)
+
+
+@needs("docker")
+def test_docker_cpu_evidence_comes_from_the_containers_own_cgroup():
+    """A guest's own `exit 137` is its exit, not the CPU cap; a real runaway is the cap."""
+    with open_sandbox("docker", Limits(cpu_seconds=1)) as box:
+        assert box.run_script("exit 137").returncode == 137
+        with pytest.raises(LimitExceeded) as caught:
+            box.run_script(SPIN)
+    assert caught.value.limit == "CPU time"
+
+
 # --- bad input and missing runtimes ------------------------------------------------------
 def test_unknown_runtime_is_named():
     with pytest.raises(ValueError, match="unknown kind 'kata'.*runc"):
@@ -369,6 +428,60 @@ def test_docker_without_a_daemon_says_why(monkeypatch):
     assert not found.available
     assert found.reason.startswith("the docker CLI is installed but no daemon answers")
     assert "dockerd" in found.fix
+
+
+# What Debian's docker 20.10 client prints, word for word, for each way it cannot connect:
+# its error on stdout after "Server:", a last word on stderr.
+NO_DAEMON = ("Client:\n Context:    default\n\nServer:\nERROR: Cannot connect to the Docker "
+             "daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n")
+NO_ACCESS = ("Client:\n Context:    default\n\nServer:\nERROR: permission denied while trying "
+             "to connect to the Docker daemon socket at unix:///var/run/docker.sock: Get "
+             "\"http://%2Fvar%2Frun%2Fdocker.sock/v1.24/info\": dial unix "
+             "/var/run/docker.sock: connect: permission denied\n")
+
+
+@pytest.mark.parametrize("said, reason, fix", [
+    (NO_DAEMON, "the docker CLI is installed but no daemon answers (`docker info` failed: "
+                "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the "
+                "docker daemon running?)",
+     "start dockerd (sudo systemctl start docker) and run as root or a member of the docker "
+     "group; " + managers.NOT_HERE_FIX),
+    (NO_ACCESS, "dockerd runs, but this user (uid {uid}) may not use its socket "
+                "unix:///var/run/docker.sock: permission denied (not root, not in the docker "
+                "group)",
+     "run the lab as root, or add the user to the docker group (sudo usermod -aG docker "
+     "$USER, then log in again; that group is as strong as root); "
+     + managers.NOT_HERE_FIX),
+])
+def test_docker_reason_and_fix_are_exact(monkeypatch, said, reason, fix):
+    monkeypatch.delenv(containers.DISABLE_ENV, raising=False)
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setattr(containers.DockerSandbox, "runtime_binary", classmethod(lambda c: "/d"))
+    monkeypatch.setattr(managers, "run_quiet", lambda cmd, **_: subprocess.CompletedProcess(
+        cmd, 1, said, "errors pretty printing info\n"))
+    found = availability("docker")
+    assert (found.available, found.reason, found.fix) == \
+        (False, reason.format(uid=os.geteuid()), fix)
+
+
+@needs("docker")
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch to an unprivileged user")
+def test_docker_a_user_who_may_not_use_the_socket_is_told_so():
+    """For real: the daemon the tests use, asked by uid 65534 (not in the docker group)."""
+    why_not = nobody_cannot_run_the_lab()
+    if why_not:
+        pytest.skip(why_not)
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    code = ("import json, os; os.environ['DOCKER_HOST'] = " + repr(host) + "\n"
+            "from labkit.sandboxes import availability\n"
+            "print(json.dumps(availability('docker').to_dict()))")
+    done = as_nobody(code)
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert not found["available"]
+    assert found["reason"].startswith(f"dockerd runs, but this user (uid {NOBODY}) may not "
+                                      f"use its socket {host}: permission denied"), found
+    assert "docker group" in found["fix"]
 
 
 @needs("runc")

@@ -6,19 +6,24 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tarfile
+import tempfile
+import time
+from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
 import psutil
 
-from ...errors import LabkitError, LimitExceeded, Unavailable
+from ...errors import LIMIT_CPU, GuestError, LabkitError, LimitExceeded, Unavailable
 from ...measure import Memory, processes_memory
-from .. import _owned
+from .. import _owned, _tools
 from ..base import Availability, Limits
 from . import bundle, seccomp
 from .common import (
+    CPU_EVIDENCE,
     DISABLE_ENV,
     HOLD_SECONDS,
     MAX_OUTPUT_BYTES,
@@ -242,12 +247,32 @@ class PodmanSandbox(CliSandbox):
 
 
 class DockerSandbox(CliSandbox):
-    """Docker: a CLI talking to the dockerd daemon, which drives containerd and runc."""
+    """Docker: a CLI talking to the dockerd daemon, which drives containerd and runc.
+
+    Two things set it apart from Podman here:
+    - Where dockerd uses the cgroupfs driver, each container goes under a cgroup parent named
+      after it (`/labkit-<owner>-<n>`), which labkit removes after the call. The kernel's
+      OOM and refused-fork messages then name the container, and the parent keeps the CPU
+      time its container used after the container is gone: the evidence that a SIGKILL was
+      the CPU cap (the container is dockerd's child, never ours, so RUSAGE_CHILDREN cannot
+      tell). With the systemd driver (a laptop's usual dockerd) that evidence is missing and
+      a CPU-cap kill reads as the guest's own exit 137.
+    - Tool calls: node or python3 from the host's /usr, bind-mounted read-only into a
+      second local image made from the same tool root filesystem runc and crun use (links
+      only: /bin -> usr/bin and so on), input on stdin. Imported, never pulled.
+    """
 
     kind = "docker"
     binary = "docker"
+    capabilities = replace(CliSandbox.capabilities, tools=("javascript", "python"))
+    tool_image = "labkit-tools:1"
     install = ("install docker.io and start its daemon (sudo systemctl start docker), and "
                "be root or in the docker group")
+
+    def __init__(self, limits: Limits | None = None):
+        super().__init__(limits)
+        self._cgroupfs = False  # dockerd's cgroup driver, read when opened
+        self._tool_binds: list[str] | None = None  # host folders a tool container gets
 
     @classmethod
     def runtime_binary(cls) -> str | None:
@@ -263,8 +288,189 @@ class DockerSandbox(CliSandbox):
         return processes_memory(daemons), "the daemons dockerd and containerd"
 
     @classmethod
+    def check(cls) -> Availability:
+        if disabled(cls.kind) or cls.runtime_binary() is None:
+            return super().check()
+        info = run_quiet([*cls._cli(), "info"], timeout=20)
+        if info.returncode != 0:
+            # The client's own error line ("ERROR: ...", on stdout for `info`), not its
+            # trailing "errors pretty printing info" on stderr.
+            lines = [line.strip() for line in (info.stdout + "\n" + info.stderr).splitlines()
+                     if line.strip()]
+            said = next((line for line in lines if line.startswith("ERROR")), None)
+            said = said or (lines[-1] if lines else "no message")
+            return cls._not_answering([said.removeprefix("ERROR: ")])
+        return Availability(cls.kind, True)
+
+    @classmethod
     def _not_answering(cls, last_error: list[str]) -> Availability:
+        said = last_error[0]
+        if "permission denied" in said.lower():
+            socket = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+            return Availability(cls.kind, False, f"dockerd runs, but this user (uid "
+                                f"{os.geteuid()}) may not use its socket {socket}: "
+                                "permission denied (not root, not in the docker group)",
+                                "run the lab as root, or add the user to the docker group "
+                                "(sudo usermod -aG docker $USER, then log in again; that "
+                                "group is as strong as root); " + NOT_HERE_FIX)
         return Availability(cls.kind, False, "the docker CLI is installed but no daemon "
-                            f"answers (`docker info` failed: {last_error[0][:160]})",
+                            f"answers (`docker info` failed: {said[:160]})",
                             "start dockerd (sudo systemctl start docker) and run as root or "
                             "a member of the docker group; " + NOT_HERE_FIX)
+
+    def open(self) -> None:
+        driver = run_quiet([*self._cli(), "info", "--format", "{{.CgroupDriver}}"], timeout=20)
+        self._cgroupfs = driver.stdout.strip() == "cgroupfs"
+        super().open()
+
+    # --- one container per call ------------------------------------------------------
+    def _container_args(self, name: str) -> list[str]:
+        # Docker mounts a --tmpfs noexec unless told: /tmp as runc's and Podman's (exec,
+        # still nosuid and nodev).
+        args = [f"{arg},exec" if arg == "/tmp:size=8m" else arg
+                for arg in super()._container_args(name)]
+        return [*args, "--cgroup-parent", f"/{name}"] if self._cgroupfs else args
+
+    def _run(self, args: list[str], stdin=None) -> ContainerRun:
+        """One container, as Podman's, plus its cgroup parent's CPU time read and the parent
+        removed; `stdin` (a tool call's input) makes it a tool container."""
+        name = _owned.new_container_id()
+        timeout = self.limits.backstop_seconds(SETUP_SECONDS * 3)
+        image = [*self._tool_args(), self.tool_image] if stdin is not None else [self.image]
+        interactive = ["--interactive"] if stdin is not None else []
+        command = [*self._cli(), "run", "--rm", *interactive, *self._container_args(name),
+                   *image, *args]
+        try:
+            returncode, out, err = run_capped(command, timeout, cwd=self._workdir,
+                                              stdin=stdin)
+        except subprocess.TimeoutExpired:
+            self._remove(name)
+            raise LimitExceeded(self.kind, "time", f"{timeout:g} s wall clock") from None
+        except OutputOverflow as exc:
+            self._remove(name)
+            raise LimitExceeded(self.kind, "output", f"more than {MAX_OUTPUT_BYTES:,} bytes "
+                                f"written to {exc.stream}; the container was stopped") from None
+        except BaseException:
+            self._remove(name)
+            raise
+        used = self._parent_cpu_seconds(name)
+        self._remove_parent(name)
+        if returncode in (128 + signal.SIGKILL, 128 + signal.SIGXCPU) and \
+                used >= CPU_EVIDENCE * self.limits.cpu_rlimit:
+            raise LimitExceeded(self.kind, LIMIT_CPU, f"RLIMIT_CPU of "
+                                f"{self.limits.cpu_seconds} s; killed at the limit")
+        return ContainerRun(out, err, returncode, name=name if self._cgroupfs else "")
+
+    def _remove(self, name: str) -> None:
+        run_quiet([*self._cli(), "rm", "--force", *self.rm_args, name])
+        self._remove_parent(name)
+
+    # --- cgroup parents ----------------------------------------------------------------
+    def _parent_cpu_seconds(self, name: str) -> float:
+        """CPU time the container's processes used, from its cgroup parent (0 if unknown)."""
+        if not self._cgroupfs:
+            return 0.0
+        for top in cgroup_tops():
+            with contextlib.suppress(OSError, ValueError):
+                usage = top / name / "cpuacct.usage"  # cgroup v1: nanoseconds
+                if usage.exists():
+                    return int(usage.read_text()) / 1e9
+                stat = top / name / "cpu.stat"  # cgroup v2: usage_usec
+                if stat.exists():
+                    fields = dict(line.split() for line in stat.read_text().splitlines())
+                    if "usage_usec" in fields:  # (v1's cpu controller has a cpu.stat too)
+                        return int(fields["usage_usec"]) / 1e6
+        return 0.0
+
+    def _remove_parent(self, name: str) -> None:
+        """Remove a container's cgroup parent in every hierarchy (an rmdir: the kernel
+        refuses while anything is inside, so nothing in use can go). dockerd removes the
+        container's own cgroup just after the container exits: wait briefly for it."""
+        if not self._cgroupfs:
+            return
+        deadline = time.monotonic() + 5
+        for top in cgroup_tops():
+            folder = top / name
+            while folder.is_dir():
+                try:
+                    folder.rmdir()
+                except OSError:
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.02)
+
+    def _release(self) -> None:
+        names = list(self._held)
+        super()._release()
+        for name in names:
+            self._remove_parent(name)
+
+    def remove_leftovers(self) -> list[str]:
+        """Also the cgroup parents of a killed lab's containers (after those are gone)."""
+        stale = super().remove_leftovers()
+        for top in cgroup_tops():
+            with contextlib.suppress(OSError):
+                for folder in top.iterdir():
+                    if folder.name.startswith(_owned.PREFIX) and \
+                            _owned.is_leftover(folder.name):
+                        with contextlib.suppress(OSError):
+                            folder.rmdir()
+        return stale
+
+    # --- tool calls and the floor --------------------------------------------------------
+    def _tool_args(self) -> list[str]:
+        """Read-only binds of the host's /usr (and any real /lib-style folder) and the tool
+        environment; the tool image is imported at the first tool call."""
+        if self._tool_binds is None:
+            rootfs = bundle.build_rootfs(self._workdir / "rootfs-tools", use_host=True)
+            if run_quiet([*self._cli(), "image", "inspect", self.tool_image]).returncode:
+                self._import(rootfs.path, self.tool_image)
+            self._tool_binds = rootfs.host_binds
+        binds = [f"--mount=type=bind,source={d},target={d},readonly" for d in self._tool_binds]
+        env = [f"--env={key}={value}" for key, value in _tools.TOOL_ENV.items()]
+        return [*binds, *env]
+
+    def _import(self, folder: Path, image: str) -> None:
+        tarball = self._workdir / f"{image.replace(':', '-')}.tar"
+        with tarfile.open(tarball, "w") as tar:
+            tar.add(folder, arcname=".")
+        done = run_quiet([*self._cli(), "import", str(tarball), image], timeout=120)
+        tarball.unlink(missing_ok=True)
+        if done.returncode != 0:
+            raise LabkitError(f"{self.kind}: could not import the local image {image}: "
+                              f"{done.stderr.strip()[-300:]}")
+
+    def _run_tool(self, language: str, source: str, input_json: str) -> str:
+        """node or python3 from the host's /usr in a fresh container; input on stdin."""
+        _tools.check_tool_call(language, source, input_json)
+        lacking = _tools.missing_interpreters().get(language)
+        if lacking:
+            raise Unavailable(self.kind, f"no {_tools.INTERPRETERS[language]} on this host "
+                              f"to run {language} tools in a container", lacking)
+        argv = _tools.tool_argv(language, source)  # the memory cgroup caps node's heap
+        with tempfile.TemporaryFile(dir=self._workdir) as stdin:
+            stdin.write(input_json.encode())
+            stdin.seek(0)
+            result = self._judge(argv, stdin=stdin)
+        return _tools.tool_answer(self.kind, result.returncode, result.stdout, result.stderr)
+
+    def floor_call(self) -> None:
+        """`docker version` through the same CLI and capped reader: one round trip to the
+        daemon and back, no container."""
+        returncode, _, err = run_capped([*self._cli(), "version", "--format",
+                                         "{{.Server.Version}}"], SETUP_SECONDS)
+        if returncode != 0:
+            raise GuestError(self.kind, f"docker version failed: {err.strip()[:200]}")
+
+
+def cgroup_tops() -> list[Path]:
+    """Mount points of every cgroup (v1) and cgroup2 hierarchy this process sees."""
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return []
+    tops = []
+    for line in lines:
+        if " - " in line and line.split(" - ", 1)[1].split()[0] in ("cgroup", "cgroup2"):
+            tops.append(Path(line.split()[4].replace("\\040", " ")))
+    return tops
