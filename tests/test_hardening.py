@@ -476,7 +476,7 @@ def test_the_seccomp_profile_is_an_allow_list_like_dockers():
         assert not seccomp.known_here("labkit_no_such_call")
 
 
-@container_kinds_with("podman")
+@container_kinds_with("podman", "docker")
 def test_system_calls_off_the_list_get_eperm_and_namespaces_stay_shut(kind):
     """M5: Seccomp was 0 and `unshare -U` worked inside (and still did under Podman's own
     default profile); calls off Docker's list now fail with EPERM."""
@@ -579,7 +579,7 @@ def test_exit_codes_cannot_fake_caps(kind):
         assert faked.returncode == 1 and "level=error" in faked.stderr
 
 
-@container_kinds_with("podman")
+@container_kinds_with("podman", "docker")
 def test_cap_words_and_cap_like_exits_are_the_guests_own(kind):
     """L1: "Resource temporarily unavailable" on stderr was read as the pids cap, and a
     guest that burned half its CPU time then ran `exit 137` as the CPU cap. Caps are now
@@ -596,7 +596,7 @@ def test_cap_words_and_cap_like_exits_are_the_guests_own(kind):
             .runtime_error == ""
 
 
-@container_kinds_with("podman")
+@container_kinds_with("podman", "docker")
 def test_real_pids_and_memory_caps_are_still_recognised(kind):
     with open_sandbox(kind, Limits(pids=8, memory_mb=24, cpu_seconds=2)) as box:
         with pytest.raises(LimitExceeded, match="process limit"):

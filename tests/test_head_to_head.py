@@ -35,7 +35,7 @@ def test_without_runtimes_the_notebook_shows_recorded_numbers(monkeypatch, tmp_p
     NotebookClient(fresh, timeout=240, kernel_name="python3").execute()
     sources = "".join("".join(texts(c)) for c in fresh.cells
                       if "fill_from_recorded" in c.source)
-    for kind in ("v8", "runc", "crun", "podman"):
+    for kind in ("v8", "runc", "crun", "podman", "docker"):
         assert f"{kind}: RECORDED in bench-" in sources, kind
     assert "wasm: measured live on this machine" in sources
     for old, new in zip(stored.cells, fresh.cells, strict=True):
