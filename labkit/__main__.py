@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from . import bench, doctor, pool, runtimes
+from . import bench, doctor, load_bench, pool, runtimes
 from .agent import cli as agent_cli
 from .errors import LabkitError
 from .sandboxes import parse_kinds
@@ -41,6 +41,13 @@ def _workloads(text: str) -> list[str]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _concurrency(text: str) -> tuple[int, ...]:
+    try:
+        return load_bench.parse_concurrency(text)
+    except (TypeError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m labkit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -67,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="fib (the smallest program, default) or the same tool call in "
                           "JavaScript or Python in every kind that hosts it (tool-js, "
                           "tool-py); a comma list runs each in one run: fib,tool-js,tool-py")
+    ben.add_argument("--concurrency", type=_concurrency, default=load_bench.DEFAULT_CONCURRENCY,
+                     help="clients calling at once, a comma list such as 1,2,4,8 (default 1): "
+                          "throughput, p50/p99 under load and failures per kind and C")
     ben.add_argument("--json", action="store_true",
                      help="print a JSON list, one object per kind (a stable format)")
     ben.add_argument("--save", action="store_true", help="also write data/recorded/")
@@ -102,6 +112,33 @@ def _print_bench_table(run, workload: str = bench.DEFAULT_WORKLOAD,
         print(note)
 
 
+def _print_load_table(run) -> None:
+    """Rows under load (concurrency above 1), if the run has any, and where each saturates."""
+    rows = [r for r in run if r.concurrency > 1]
+    if not rows:
+        return
+    print(f"\nunder load (clients calling at once)\n{'kind':<8} {'C':>3} {'calls/s':>9} "
+          f"{'p50 ms':>9} {'p99 ms':>9} {'failed':>6}  clients")
+    solo_shown = set()
+    for r in rows:
+        if not r.available:
+            print(f"{r.kind:<8} {r.concurrency:>3} not available: {r.reason}")
+            continue
+        if r.kind not in solo_shown and "c1_per_second" in r.extras:
+            solo_shown.add(r.kind)
+            print(f"{r.kind:<8} {1:>3} {r.extras['c1_per_second']:>9.1f} "
+                  f"{r.extras['c1_p50_ms']:>9.3f} {r.extras['c1_p99_ms']:>9.3f} {'':>6}  "
+                  "(one client, the same harness)")
+        print(f"{r.kind:<8} {r.concurrency:>3} {r.per_second:>9.1f} {r.start_ms_p50:>9.3f} "
+              f"{r.start_ms_p99:>9.3f} {r.extras['failures']:>6}  {r.extras['clients']}"
+              f" (at most {r.extras['calls_per_client']:,} calls each; cores "
+              f"{r.extras['cpu_busy']:.0%} busy)")
+    for s in load_bench.saturation(run):
+        at = f"saturates at C={s['saturates_at']}" if s["saturates_at"] else "no saturation"
+        print(f"{s['kind']:<8} {at}; peak {s['peak_per_second']:.1f}/s at C={s['peak_at']}: "
+              f"{s['why']}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -119,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "bench":
             run = bench.run_bench(args.kinds, calls=args.calls, warmup=args.warmup,
                                   live=args.live, size=args.size, workload=args.workload,
+                                  concurrency=args.concurrency,
                                   show_progress=sys.stderr.isatty() or not args.json)
             if args.save:
                 print(f"saved to {bench.save(run)}", file=sys.stderr)
@@ -126,8 +164,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps([r.to_dict(samples=False) for r in run], indent=2))
             else:
                 for workload in args.workload:  # one table per workload
-                    _print_bench_table([r for r in run if r.workload == workload], workload,
-                                       args.size)
+                    _print_bench_table([r for r in run if r.workload == workload
+                                        and r.concurrency == 1], workload, args.size)
+                _print_load_table(run)
             return 0
         if args.command == "pool":
             runs = pool.load_folder(args.folder)

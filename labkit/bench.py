@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from . import results
+from . import load_bench, results
 from .errors import LabkitError, NotSupported
 from .measure import check_count, machine_info, time_calls
 
@@ -198,7 +198,8 @@ def bench_kind(kind: str, calls: int | None, warmup: int = DEFAULT_WARMUP, live:
 
 def run_bench(kinds=None, calls: int | None = None, warmup: int = DEFAULT_WARMUP,
               live: int | None = None, show_progress: bool = True, size: str = "quick",
-              baseline: str = BASELINE, workload: str = DEFAULT_WORKLOAD) -> BenchRun:
+              baseline: str = BASELINE, workload: str = DEFAULT_WORKLOAD,
+              concurrency=load_bench.DEFAULT_CONCURRENCY) -> BenchRun:
     """Measure each kind in turn in this one run; the machine is recorded with each.
 
     `size` picks the calls and the instances held live per kind (each kind's own
@@ -209,6 +210,8 @@ def run_bench(kinds=None, calls: int | None = None, warmup: int = DEFAULT_WARMUP
     (`floor_ms`, measured in the same run; None for a kind without one). Each measured kind
     gets its figures as ratios to `baseline`'s for the same workload, when the baseline kind
     ran it in this same run.
+    `concurrency` (such as "1,2,4,8") adds, per kind and workload, a row for each C above
+    1: C clients calling at once (labkit.load_bench); C = 1 is the ordinary row.
     """
     kinds = parse_kinds(kinds)
     if size not in SIZES:
@@ -217,6 +220,7 @@ def run_bench(kinds=None, calls: int | None = None, warmup: int = DEFAULT_WARMUP
     calls = None if calls is None else check_calls(calls)
     warmup = check_warmup(warmup)
     live = None if live is None else check_live(live)
+    concurrency = load_bench.parse_concurrency(concurrency)
     machine = machine_info()
     measured = []
     for workload in workloads:  # ratios within one workload: tool-js x wasm's fib is no ratio
@@ -224,6 +228,9 @@ def run_bench(kinds=None, calls: int | None = None, warmup: int = DEFAULT_WARMUP
                 for kind in tqdm(kinds, desc=f"bench {workload}",
                                  disable=not show_progress or len(kinds) < 2)]
         measured.extend(results.with_ratios(rows, baseline))
+    for workload in workloads:  # rows under load, after the ordinary ones
+        measured.extend(load_bench.load_rows(kinds, concurrency, workload, size, machine,
+                                             show_progress))
     return BenchRun(tuple(measured))
 
 

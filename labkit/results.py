@@ -44,6 +44,9 @@ BENCH = "bench"  # what a bench run's file holds
 # The figures every measured row has (the bench JSON contract), and the ratios compare.
 FIGURES = ("start_ms_p50", "start_ms_p99", "per_second", "mem_mb_per_instance")
 
+# Figures a row under load (concurrency above 1) does not measure: saved as null.
+UNDER_LOAD_UNMEASURED = ("mem_mb_per_instance",)
+
 # Warning codes: what a reader (or a program) can test for.
 WIDE_SPREAD = "wide-spread"
 LIVE_CLAMPED = "live-clamped"
@@ -144,6 +147,9 @@ class KindResult(Mapping):
     ratios: Mapping = field(default_factory=dict)  # figure -> multiple of the baseline's
     missing_here: str = ""  # why this kind could not run here, when a recording stands in
     workload: str = "fib"  # what ran: "fib", or a tool call ("tool-js", "tool-py")
+    # Clients calling at once (labkit.load_bench): above 1, the p50/p99 are latency under
+    # that load, per_second the throughput, and memory per instance is not measured (None).
+    concurrency: int = 1
 
     def __post_init__(self):
         for name in ("versions", "extras", "machine", "ratios"):
@@ -187,12 +193,14 @@ class KindResult(Mapping):
     def _row(self) -> Mapping:
         if not self.available:
             row = {"kind": self.kind, "available": False, "reason": self.reason,
-                   "fix": self.fix, "recorded": self.recorded, "workload": self.workload}
+                   "fix": self.fix, "recorded": self.recorded, "workload": self.workload,
+                   "concurrency": self.concurrency}
         else:
             row = {"kind": self.kind, "available": True, "n": self.calls,
                    **{key: getattr(self, key) for key in FIGURES},
                    "live_instances": self.live_instances, "recorded": self.recorded,
-                   "workload": self.workload, "versions": self.versions, **self.extras}
+                   "workload": self.workload, "concurrency": self.concurrency,
+                   "versions": self.versions, **self.extras}
             if self.samples_ms:
                 row["samples_ms"] = self.samples_ms
         if self.warnings:
@@ -233,7 +241,8 @@ class KindResult(Mapping):
         common = {"kind": row["kind"], "machine": row.get("machine") or {},
                   "warnings": warnings, "source": source,
                   "missing_here": row.get("missing_here", ""),
-                  "workload": row.get("workload", "fib")}
+                  "workload": row.get("workload", "fib"),
+                  "concurrency": row.get("concurrency", 1)}
         if row.get("available", True) is False:
             return cls(available=False, reason=row.get("reason", ""), fix=row.get("fix", ""),
                        **common)
@@ -242,7 +251,7 @@ class KindResult(Mapping):
         extras = {key: value for key, value in row.items()
                   if key not in _ROW_KEYS and not key.startswith("ratio_to_")}
         return cls(available=True, calls=row.get("n"),
-                   **{key: float(row[key]) for key in FIGURES},
+                   **{key: None if row[key] is None else float(row[key]) for key in FIGURES},
                    live_instances=row.get("live_instances"), versions=row.get("versions") or {},
                    extras=extras, samples_ms=row.get("samples_ms") or (),
                    baseline=baseline, ratios=row.get(f"ratio_to_{baseline}", {}) if baseline
@@ -251,7 +260,7 @@ class KindResult(Mapping):
 
 _ROW_KEYS = {"kind", "available", "reason", "fix", "n", *FIGURES, "live_instances",
              "recorded", "versions", "samples_ms", "warning", "warnings", "machine", "source",
-             "missing_here", "workload"}
+             "missing_here", "workload", "concurrency"}
 
 
 def unavailable(kind: str, reason: str, fix: str = "", machine: Mapping | None = None,
@@ -268,10 +277,13 @@ def with_ratios(results: Iterable[KindResult], baseline: str = "wasm") -> tuple:
     across two runs would measure the machines, not the sandboxes.
     """
     results = tuple(results)
-    base = next((r for r in results if r.kind == baseline and r.available), None)
+    base = next((r for r in results if r.kind == baseline and r.available
+                 and r.concurrency == 1), None)
     if base is None:
         return results
-    return tuple(r.with_ratios(base) if r.available else r for r in results)
+    # Rows under load (concurrency above 1) compare with their own kind's C = 1, not here.
+    return tuple(r.with_ratios(base) if r.available and r.concurrency == 1 else r
+                 for r in results)
 
 
 # --- a bench run -------------------------------------------------------------------------
@@ -293,11 +305,13 @@ class BenchRun(Sequence):
         return len(self.results)
 
     def by_kind(self, available_only: bool = True, workload: str | None = None) -> dict:
-        """kind -> its result; a run of several workloads gives each kind's first row
-        (fib's, in table order) unless `workload` picks one."""
+        """kind -> its result with one client; a run of several workloads gives each kind's
+        first row (fib's, in table order) unless `workload` picks one. Rows under load
+        (concurrency above 1) are the load figure's, never a kind's row here."""
         found = {}
         for r in self.results:
-            if (r.available or not available_only) and workload in (None, r.workload):
+            if (r.available or not available_only) and workload in (None, r.workload) \
+                    and r.concurrency == 1:
                 found.setdefault(r.kind, r)
         return found
 
@@ -360,7 +374,9 @@ def check_row(row, name: str) -> None:
                                "`bench --json`)")
     if row.get("available", True) is False:
         return
-    missing = [key for key in FIGURES if not _is_number(row.get(key))]
+    missing = [key for key in FIGURES if not _is_number(row.get(key))
+               and not (key in UNDER_LOAD_UNMEASURED and row.get("concurrency", 1) != 1
+                        and key in row and row[key] is None)]
     if missing:
         raise ResultsFileError(f"{name}: the {row['kind']} row has no number for "
                                f"{', '.join(missing)}; is it from `bench`?")
