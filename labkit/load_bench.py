@@ -301,7 +301,7 @@ def load_kind(kind: str, counts, workload: str = "fib", size: str = "quick",
             calls.append(workload_call(boxes[0], workload))
             calls[0]()  # the trial, as bench's
             versions = boxes[0].versions()
-        except LabkitError as exc:
+        except (LabkitError, OSError) as exc:
             return missing(f"a trial run failed: {exc}", found.fix)
         solo = _Burst([calls[0]], cap, seconds)
         wall, _, _ = _cpu_busy_and_harness(solo.run)
@@ -321,10 +321,11 @@ def load_kind(kind: str, counts, workload: str = "fib", size: str = "quick",
             try:
                 while sharing[0] == PER_CLIENT and len(boxes) < count:
                     box = stack.enter_context(open_sandbox(kind))
+                    call = workload_call(box, workload)
+                    call()  # each box's own trial: a box that cannot run is no client
                     boxes.append(box)
-                    calls.append(workload_call(box, workload))
-                    calls[-1]()  # each box's own trial: a box that cannot run is no client
-            except LabkitError as exc:
+                    calls.append(call)
+            except (LabkitError, OSError) as exc:
                 rows.append(replace(results.unavailable(
                     kind, f"could not open {count} boxes ({len(boxes)} opened): {exc}",
                     "run with fewer clients", machine, workload), concurrency=count))

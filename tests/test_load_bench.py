@@ -13,7 +13,7 @@ import pytest
 from conftest import eventually
 
 from labkit import bench, load_bench, results
-from labkit.errors import GuestError
+from labkit.errors import GuestError, LabkitError
 from labkit.sandboxes import sandbox_class
 
 
@@ -58,6 +58,22 @@ def test_a_kind_that_needs_a_box_per_client_gets_one(opens, monkeypatch):
     assert all(r.extras["clients"] == load_bench.PER_CLIENT for r in rows)
     assert opens["opens"] == 3, "boxes are opened once for the largest C and reused"
     assert rows[1].extras["peak_in_flight"] > 1
+
+
+def test_a_box_per_client_that_cannot_be_opened_is_an_unavailable_row(opens, monkeypatch):
+    monkeypatch.setitem(load_bench.SHARING, "process", (load_bench.PER_CLIENT, "a test"))
+    enter = ProcessSandbox.__enter__
+
+    def third_fails(self):
+        if opens["opens"] >= 2:  # the first two opened
+            raise LabkitError("no room for a third")
+        return enter(self)
+
+    monkeypatch.setattr(ProcessSandbox, "__enter__", third_fails)
+    two, three = load_bench.load_kind("process", [2, 3], seconds=0.1, cap=2)
+    assert two.available and two.concurrency == 2
+    assert not three.available and three.concurrency == 3
+    assert three.reason == "could not open 3 boxes (2 opened): no room for a third"
 
 
 def test_failed_calls_are_counted_with_the_first_error_not_raised(monkeypatch):
