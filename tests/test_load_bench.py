@@ -233,3 +233,18 @@ def test_saturation_is_where_throughput_stops_growing_and_says_what_ran_out():
     assert found["wasm"]["saturates_at"] == 2 and found["wasm"]["why"].startswith("the GIL")
     assert found["v8"]["saturates_at"] is None and "still growing at 4" in found["v8"]["why"]
     assert found["v8"]["speedup"] == pytest.approx(290 / 80)
+
+
+def test_the_load_figure_draws_each_kind_in_both_panels_and_rings_its_saturation():
+    from labkit.lab.load import load_figure
+    rows = [_row("process", 2, 190, c1=100), _row("process", 4, 200),
+            _row("v8", 2, 150, c1=80), _row("v8", 4, 290)]
+    fig = load_figure(rows)
+    names = [t.name for t in fig.data if t.showlegend is not False]
+    assert names == ["process", "v8"]
+    assert len(fig.data) == 2 + 1 + 2  # two panels per kind, one ring (process stops at 2)
+    ring = [t for t in fig.data if t.mode == "markers"]
+    assert list(ring[0].x) == [2] and list(ring[0].y) == [190]
+    assert list(fig.data[0].x) == [1, 2, 4] and fig.layout.xaxis.type == "log"
+    with pytest.raises(ValueError, match="--concurrency 1,2,4,8"):
+        load_figure(rows, workload="tool-js")
