@@ -119,13 +119,16 @@ def _print_load_table(run) -> None:
         return
     print(f"\nunder load (clients calling at once)\n{'kind':<8} {'C':>3} {'calls/s':>9} "
           f"{'p50 ms':>9} {'p99 ms':>9} {'failed':>6}  clients")
-    solo_shown = set()
+    solo_shown, workload = set(), None
     for r in rows:
+        if r.workload != workload and len({x.workload for x in rows}) > 1:
+            print(f"workload: {r.workload}")
+        workload = r.workload
         if not r.available:
             print(f"{r.kind:<8} {r.concurrency:>3} not available: {r.reason}")
             continue
-        if r.kind not in solo_shown and "c1_per_second" in r.extras:
-            solo_shown.add(r.kind)
+        if (r.kind, r.workload) not in solo_shown and "c1_per_second" in r.extras:
+            solo_shown.add((r.kind, r.workload))
             print(f"{r.kind:<8} {1:>3} {r.extras['c1_per_second']:>9.1f} "
                   f"{r.extras['c1_p50_ms']:>9.3f} {r.extras['c1_p99_ms']:>9.3f} {'':>6}  "
                   "(one client, the same harness)")
@@ -135,8 +138,8 @@ def _print_load_table(run) -> None:
               f"{r.extras['cpu_busy']:.0%} busy)")
     for s in load_bench.saturation(run):
         at = f"saturates at C={s['saturates_at']}" if s["saturates_at"] else "no saturation"
-        print(f"{s['kind']:<8} {at}; peak {s['peak_per_second']:.1f}/s at C={s['peak_at']}: "
-              f"{s['why']}")
+        print(f"{s['kind']:<8} {s['workload']}: {at}; peak {s['peak_per_second']:.1f}/s at "
+              f"C={s['peak_at']}: {s['why']}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -91,7 +91,7 @@ HOW_IT_SCALES = {
     "wasm": "in-process: Python glue around each call holds the GIL, wasmtime releases it "
             "only inside its C calls",
     "v8": "one workerd per client; each answers on its own thread",
-    "process": "fork and exec of a shell per call, in the kernel",
+    "process": "a fork and exec per call (a shell, or node or python3 for a tool call)",
     "bwrap": "namespaces made and torn down per call, in the kernel",
     "runc": "runc's own start-up plus namespace and cgroup creation per call",
     "crun": "crun's start-up plus namespace and cgroup creation per call",
