@@ -21,6 +21,7 @@ from functools import lru_cache
 import numpy as np
 
 from . import fleet, paths, scaling
+from .results import is_headline
 from .sandboxes import kinds
 
 CLAIMS_CSV = paths.DATA_DIR / "claims.csv"
@@ -79,7 +80,7 @@ def assess(results: list[dict] | None = None) -> list[Assessment]:
     results: a bench run (live, recorded, or live filled from recorded); without one, the
     claims about sandboxes are "not testable here".
     """
-    measured = {r["kind"]: r for r in results or [] if r.get("available")}
+    measured = {r["kind"]: r for r in results or [] if r.get("available") and is_headline(r)}
     out = []
     for row in claims():
         if not row.check:
@@ -342,7 +343,7 @@ def server_ratio_with(results: list[dict], change: str) -> float:
     """E21's container-to-isolate server ratio after one change to notebook 05's session."""
     if change not in CHANGES:
         raise ValueError(f"unknown change {change!r}; valid ones are: {', '.join(CHANGES)}")
-    measured = {r["kind"]: r for r in results if r.get("available")}
+    measured = {r["kind"]: r for r in results if r.get("available") and is_headline(r)}
     if "v8" not in measured or not _containers(measured):
         raise ValueError("needs both V8 isolates and a container in the results")
     return _server_ratio(measured, CHANGES[change])[0]

@@ -84,7 +84,7 @@ def load_run(path: Path) -> Run:
         run = results.load_run(path)
     except results.ResultsFileError as exc:
         raise PoolError(str(exc)) from None
-    kept = [r for r in run if not r.source.copied]
+    kept = [r for r in run if not r.source.copied and results.is_headline(r)]
     measured = {r.kind: r for r in kept if r.available}
     unavailable = {r.kind: r.reason or "no reason given" for r in kept if not r.available}
     if not measured:

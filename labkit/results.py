@@ -429,14 +429,26 @@ def recorded_runs(folder: Path | None = None) -> list[Path]:
     return sorted(Path(folder or paths.RECORDED_DIR).glob("bench-*.json"))
 
 
-def load_recorded(path: Path | None = None) -> BenchRun:
-    """A saved run: the given file, else the newest in data/recorded/."""
+def is_headline(row: Mapping) -> bool:
+    """A row of the head-to-head proper: the fib workload, a cold call, one client. A run
+    may also hold tool calls, warm paths and rows under load; most readers want one row
+    per kind, and these are they."""
+    return (row.get("workload", "fib") == "fib" and row.get("path", "cold") == "cold"
+            and row.get("concurrency", 1) == 1)
+
+
+def load_recorded(path: Path | None = None, every_row: bool = False) -> BenchRun:
+    """A saved run: the given file, else the newest in data/recorded/; its headline rows
+    (fib, cold, one client: one per kind) unless `every_row` asks for the tool calls,
+    warm paths and rows under load as well."""
     if path is None:
         runs = recorded_runs()
         if not runs:
             raise FileNotFoundError(f"no recorded runs in {paths.RECORDED_DIR}")
         path = runs[-1]
-    return load_run(path)
+    run = load_run(path)
+    return run if every_row else BenchRun(tuple(r for r in run if is_headline(r)),
+                                          run.saved, run.file)
 
 
 def newest_recorded(kind: str, folder: Path | None = None,

@@ -41,7 +41,7 @@ def test_every_workload_runs_in_one_run_and_saves_and_loads_in_one_file(tmp_path
     path = bench.save(run, tmp_path)
     saved = json.loads(path.read_text())["results"]
     assert [(r["kind"], r["workload"]) for r in saved] == [(r.kind, r.workload) for r in run]
-    loaded = bench.load_recorded(path)
+    loaded = bench.load_recorded(path, every_row=True)
     assert [(r.kind, r.workload, r.available) for r in loaded] == \
         [(r.kind, r.workload, r.available) for r in run]
     assert all(r.recorded for r in loaded)
@@ -52,7 +52,7 @@ def test_every_workload_runs_in_one_run_and_saves_and_loads_in_one_file(tmp_path
 def test_a_recording_stands_in_per_kind_and_workload(tmp_path, monkeypatch):
     recorded = bench.run_bench(["process"], calls=2, warmup=0, live=2,
                                show_progress=False, workload="fib,tool-py")
-    recorded = bench.load_recorded(bench.save(recorded, tmp_path))
+    recorded = bench.load_recorded(bench.save(recorded, tmp_path), every_row=True)
     monkeypatch.setattr(bench, "availability", lambda kind, trial=True: Availability(
         kind, False, "not here today", "install it"))
     live = bench.run_bench(["process"], calls=2, show_progress=False,
@@ -74,7 +74,7 @@ def test_extra_keys_in_a_recorded_row_keep_it_apart_and_load(tmp_path):
             "shared_mb": 3.0}
     payload["results"] = [warm]
     (tmp_path / "bench-warm.json").write_text(json.dumps(payload))
-    loaded = bench.load_recorded(tmp_path / "bench-warm.json")
+    loaded = bench.load_recorded(tmp_path / "bench-warm.json", every_row=True)
     assert loaded[0]["path"] == "warm" and loaded[0]["shared_mb"] == 3.0
     missing = results.unavailable("process", "not here")
     assert bench.fill_from_recorded([missing], loaded) == (missing,)
