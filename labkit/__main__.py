@@ -34,6 +34,13 @@ def _kinds(text: str) -> list[str]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _paths(text: str) -> list[str]:
+    try:
+        return bench.check_paths(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m labkit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -58,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     ben.add_argument("--workload", choices=bench.WORKLOADS, default=bench.DEFAULT_WORKLOAD,
                      help="fib (the smallest program, default) or the same tool call in "
                           "JavaScript or Python in every kind that hosts it")
+    ben.add_argument("--path", type=_paths, default=[bench.DEFAULT_PATH],
+                     help="cold (a fresh sandbox per call, default), warm (what each kind "
+                          "keeps ready), or cold,warm for both")
     ben.add_argument("--json", action="store_true",
                      help="print a JSON list, one object per kind (a stable format)")
     ben.add_argument("--save", action="store_true", help="also write data/recorded/")
@@ -105,13 +115,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "bench":
             run = bench.run_bench(args.kinds, calls=args.calls, warmup=args.warmup,
                                   live=args.live, size=args.size, workload=args.workload,
-                                  show_progress=sys.stderr.isatty() or not args.json)
+                                  show_progress=sys.stderr.isatty() or not args.json,
+                                  path=args.path)
             if args.save:
                 print(f"saved to {bench.save(run)}", file=sys.stderr)
             if args.json:
                 print(json.dumps([r.to_dict(samples=False) for r in run], indent=2))
-            else:
+            elif args.path == [bench.DEFAULT_PATH]:
                 _print_bench_table(run, args.workload)
+            else:  # one table per path, each headed by it
+                for one in args.path:
+                    print(f"path: {one}")
+                    _print_bench_table([r for r in run if r.path == one], args.workload)
             return 0
         if args.command == "pool":
             runs = pool.load_folder(args.folder)

@@ -144,6 +144,7 @@ class KindResult(Mapping):
     ratios: Mapping = field(default_factory=dict)  # figure -> multiple of the baseline's
     missing_here: str = ""  # why this kind could not run here, when a recording stands in
     workload: str = "fib"  # what ran: "fib", or a tool call ("tool-js", "tool-py")
+    path: str = "cold"  # "cold" (a fresh sandbox per call) or "warm" (extras["warm_how"])
 
     def __post_init__(self):
         for name in ("versions", "extras", "machine", "ratios"):
@@ -187,12 +188,14 @@ class KindResult(Mapping):
     def _row(self) -> Mapping:
         if not self.available:
             row = {"kind": self.kind, "available": False, "reason": self.reason,
-                   "fix": self.fix, "recorded": self.recorded, "workload": self.workload}
+                   "fix": self.fix, "recorded": self.recorded, "workload": self.workload,
+                   "path": self.path}
         else:
             row = {"kind": self.kind, "available": True, "n": self.calls,
                    **{key: getattr(self, key) for key in FIGURES},
                    "live_instances": self.live_instances, "recorded": self.recorded,
-                   "workload": self.workload, "versions": self.versions, **self.extras}
+                   "workload": self.workload, "path": self.path, "versions": self.versions,
+                   **self.extras}
             if self.samples_ms:
                 row["samples_ms"] = self.samples_ms
         if self.warnings:
@@ -233,7 +236,7 @@ class KindResult(Mapping):
         common = {"kind": row["kind"], "machine": row.get("machine") or {},
                   "warnings": warnings, "source": source,
                   "missing_here": row.get("missing_here", ""),
-                  "workload": row.get("workload", "fib")}
+                  "workload": row.get("workload", "fib"), "path": row.get("path", "cold")}
         if row.get("available", True) is False:
             return cls(available=False, reason=row.get("reason", ""), fix=row.get("fix", ""),
                        **common)
@@ -251,13 +254,14 @@ class KindResult(Mapping):
 
 _ROW_KEYS = {"kind", "available", "reason", "fix", "n", *FIGURES, "live_instances",
              "recorded", "versions", "samples_ms", "warning", "warnings", "machine", "source",
-             "missing_here", "workload"}
+             "missing_here", "workload", "path"}
 
 
 def unavailable(kind: str, reason: str, fix: str = "", machine: Mapping | None = None,
-                workload: str = "fib") -> KindResult:
+                workload: str = "fib", path: str = "cold") -> KindResult:
     """The result of a kind that could not run: reported with its reason and fix."""
-    return KindResult(kind, False, reason, fix, machine=machine or {}, workload=workload)
+    return KindResult(kind, False, reason, fix, machine=machine or {}, workload=workload,
+                      path=path)
 
 
 def with_ratios(results: Iterable[KindResult], baseline: str = "wasm") -> tuple:

@@ -53,7 +53,7 @@ from ...measure import Memory, check_count, processes_memory
 from ...workload import STANDARD_N, check_n, tool_program
 from .. import _tools
 from ..base import Availability, Capabilities, Limits, Sandbox
-from . import _capi, _python, _room
+from . import _capi, _pooled, _python, _room
 from ._room import (
     MEMORY_GUARD,
     MEMORY_RESERVATION,
@@ -322,8 +322,10 @@ class WasmSandbox(Sandbox):
     kind = KIND
     capabilities = Capabilities(family="isolate", cpu_cap="wall-clock",
                                 memory_cap="linear memory per isolate (Store limits)",
-                                guest_languages=("wat",), exports=True, tools=("python",))
+                                guest_languages=("wat",), exports=True, tools=("python",),
+                                warm_calls=True)
     live_counts = {"quick": 1000, "full": 10_000}
+    warm_how = _pooled.WARM_HOW
 
     def __init__(self, limits: Limits | None = None, fast_path: bool = True):
         """`fast_path=False` runs every call through the public API (for comparing)."""
@@ -365,7 +367,8 @@ class WasmSandbox(Sandbox):
         return _capi.CApiCalls.name if fast else _PublicCalls.name
 
     # --- life cycle ---------------------------------------------------------------
-    def open(self) -> None:
+    def _engine_config(self) -> wasmtime.Config:
+        """The engine's settings (the warm path's pooled engine starts from these too)."""
         config = wasmtime.Config()
         config.epoch_interruption = True
         # SIMD off: wasmtime's C API aborts the whole process when asked about a v128 value
@@ -376,7 +379,10 @@ class WasmSandbox(Sandbox):
         config.memory_reservation = MEMORY_RESERVATION
         config.memory_guard_size = MEMORY_GUARD
         config.memory_reservation_for_growth = RESERVATION_FOR_GROWTH
-        self._engine = wasmtime.Engine(config)
+        return config
+
+    def open(self) -> None:
+        self._engine = wasmtime.Engine(self._engine_config())
         store_limits = (self._memory_bytes, MAX_TABLE_ELEMENTS, MAX_INSTANCES, MAX_TABLES,
                         MAX_MEMORIES)
         fast = _capi.fast_calls(self._engine, store_limits, self._deadline_ticks) \
@@ -390,6 +396,7 @@ class WasmSandbox(Sandbox):
 
     def close(self) -> None:
         _open_boxes.discard(self)
+        self._close_warm()
         self._release_held()
         if self._ticker is not None:
             self._ticker.stop()
@@ -666,6 +673,28 @@ class WasmSandbox(Sandbox):
             if now >= self._wasi_deadline:
                 raise _WasiTimeUp
             time.sleep(min(SLEEP_STEP, end - now, max(0.0, self._wasi_deadline - now)))
+
+    # --- the warm path: the same calls on a pooled engine (_pooled.py) -------------------
+    def warm_call(self, n: int = STANDARD_N) -> int:
+        """fib(n) in a fresh instance from the pooling allocator's reserved slots."""
+        return self._pooled_side().cold_call(n)
+
+    def warm_tool(self, language: str, source: str, input_json: str) -> str:
+        """A Python tool in CPython-on-WASI, instantiated from a pooled slot (copy-on-write
+        memory image), the same program and caps as `run_tool`."""
+        self._require_open()
+        return self._pooled_side().run_tool(language, source, input_json)
+
+    def _pooled_side(self):
+        self._require_open()
+        if getattr(self, "_pooled", None) is None:
+            self._pooled = _pooled.open_pooled(type(self), self.limits, self._fast_path)
+        return self._pooled
+
+    def _close_warm(self) -> None:
+        pooled, self._pooled = getattr(self, "_pooled", None), None
+        if pooled is not None:
+            _pooled.close_pooled(pooled)
 
     # --- density ------------------------------------------------------------------
     def live_limit(self) -> LiveLimit:
