@@ -79,8 +79,9 @@ const vm = require("vm"), fs = require("fs"), readline = require("readline");
 const printer = new console.Console(process.stderr, process.stderr);
 const answer = (value) => fs.writeSync(1, JSON.stringify(value) + "\n");
 answer({ ready: true });
+const lines = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
 (async () => {
-  for await (const line of readline.createInterface({ input: process.stdin, crlfDelay: Infinity })) {
+  for await (const line of lines) {
     try {
       const request = JSON.parse(line);
       const context = vm.createContext({ console: printer });

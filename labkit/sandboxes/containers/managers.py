@@ -16,23 +16,23 @@ from typing import ClassVar
 import psutil
 
 from ...errors import GuestError, LabkitError, LimitExceeded, Unavailable
-from ...workload import STANDARD_N, check_n
 from ...measure import Memory
+from ...workload import STANDARD_N, check_n
 from .. import _owned
 from ..base import Availability, Limits
 from . import bundle, seccomp
 from .bundle import GUEST_PATH
 from .common import (
     DISABLE_ENV,
-    CallEvidence,
-    _check_limits_exit,
     HOLD_SECONDS,
     MAX_OUTPUT_BYTES,
     NOT_HERE_FIX,
     SETUP_SECONDS,
+    CallEvidence,
     ContainerRun,
     ContainerSandbox,
     OutputOverflow,
+    _check_limits_exit,
     containers_memory,
     disabled,
     run_capped,

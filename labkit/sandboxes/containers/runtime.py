@@ -26,16 +26,16 @@ from ..base import Availability, Limits
 from . import bundle, cgroups
 from .common import (
     DISABLE_ENV,
-    CallEvidence,
-    _check_limits_exit,
     HOLD_SECONDS,
     MAX_OUTPUT_BYTES,
     MAX_SCRIPT_BUNDLES,
     NOT_HERE_FIX,
     SETUP_SECONDS,
+    CallEvidence,
     ContainerRun,
     ContainerSandbox,
     OutputOverflow,
+    _check_limits_exit,
     containers_memory,
     disabled,
     run_capped,
