@@ -296,8 +296,10 @@ class BenchRun(Sequence):
     def __len__(self) -> int:
         return len(self.results)
 
-    def by_kind(self, available_only: bool = True) -> dict:
-        return {r.kind: r for r in self.results if r.available or not available_only}
+    def by_kind(self, available_only: bool = True, path: str = "cold") -> dict:
+        """Results by kind, of one path (a run of `--path cold,warm` holds both)."""
+        return {r.kind: r for r in self.results
+                if (r.available or not available_only) and r.path == path}
 
     def payload(self, saved: str) -> dict:
         return {"format": FORMAT_VERSION, "holds": BENCH, "saved": saved,
@@ -434,9 +436,9 @@ def newest_recorded(kind: str, folder: Path | None = None,
 def fill_from_recorded(live: Iterable[KindResult], recorded: Iterable[KindResult]) -> tuple:
     """Live results, each kind that could not run here replaced by its recorded result
     (which says it is recorded, where, and why the kind is missing here) when there is one."""
-    by_kind = {r.kind: r for r in recorded if r.available}
-    return tuple(by_kind[r.kind].standing_in(r) if not r.available and r.kind in by_kind
-                 else r for r in live)
+    by_kind = {(r.kind, r.path): r for r in recorded if r.available}
+    return tuple(by_kind[r.kind, r.path].standing_in(r)
+                 if not r.available and (r.kind, r.path) in by_kind else r for r in live)
 
 
 def source_line(result: KindResult) -> str:

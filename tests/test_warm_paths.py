@@ -280,3 +280,21 @@ def test_the_cold_vs_warm_figure_draws_both_paths_on_a_log_axis():
     assert list(fig.data[1].y) == [0.008, None]
     with pytest.raises(ValueError, match="no measured cold rows for the tool-py"):
         warm_paths.cold_vs_warm(rows, "tool-py")
+
+
+def test_a_run_of_both_paths_is_read_by_kind_one_path_at_a_time():
+    """Readers that look a kind up (notebooks, the claims) get its cold row unless they ask
+    for the warm one; a recording stands in for the same kind on the same path."""
+    def row(kind, path, available=True):
+        if not available:
+            return results.unavailable(kind, "not here", path=path)
+        return results.KindResult(kind, True, calls=1, start_ms_p50=2.0 if path == "cold"
+                                  else 1.0, start_ms_p99=2.0, per_second=500.0,
+                                  mem_mb_per_instance=1.0, path=path)
+
+    run = results.BenchRun((row("runc", "cold"), row("runc", "warm")))
+    assert run.by_kind()["runc"].path == "cold"
+    assert run.by_kind(path="warm")["runc"].start_ms_p50 == 1.0
+    live = [row("runc", "cold", False), row("runc", "warm", False)]
+    filled = results.fill_from_recorded(live, run)
+    assert [(r.path, r.start_ms_p50) for r in filled] == [("cold", 2.0), ("warm", 1.0)]
