@@ -12,6 +12,9 @@ Tool calls (`run_tool`) run the host's node or python3 (`_tools.py`) as a plain 
 the same rlimits, a clean environment and the output capped by RLIMIT_FSIZE. That is the
 baseline for the tool call, and NOT a sandbox for files: the tool can read whatever the
 user running the lab can read (the tests say so and skip that check here).
+
+Warm path (`warm_call`, `warm_tool`): one long-running shell, python3 or node per box
+(`_warm_server.py`), the same rlimits, RLIMIT_CPU renewed per call; ended on close.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Podman and Docker: container managers driven through their CLI on a local image."""
+"""Podman and Docker: container managers driven through their CLI on a local image.
+
+Warm path (`warm_call`): `exec` into a running container started at the first warm call
+with the same caps (its ulimits, seccomp and cgroup apply to every exec), removed on close.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""runc and crun: the OCI runtimes, run on a bundle labkit writes itself."""
+"""runc and crun: the OCI runtimes, run on a bundle labkit writes itself.
+
+Warm path (`warm_call`, `warm_tool`): `exec` into a running container (one per root
+filesystem, started at the first warm call, deleted on close), with the container's own
+process spec (`exec --process`), since a bare `exec` drops its rlimits.
+"""
 
 from __future__ import annotations
 

@@ -25,6 +25,10 @@ go through the public Store/Instance API with the same caps and answers, and lab
 so in one line (`calls_via` names the path in use). Traps and errors of both paths go
 through the same translation. One sandbox is meant for one thread at a time (it reuses
 small call buffers).
+
+Warm path (`warm_call`, `warm_tool`): the same fresh-instance calls on a second engine whose
+allocator is wasmtime's pooling allocator with copy-on-write memory images (`_pooled.py`,
+reached through the fenced C bindings in `_capi.py`), made at the first warm call.
 """
 
 from __future__ import annotations
