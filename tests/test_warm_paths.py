@@ -9,6 +9,7 @@ timing assertion beyond a generous sanity bound.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 
@@ -298,3 +299,33 @@ def test_a_run_of_both_paths_is_read_by_kind_one_path_at_a_time():
     live = [row("runc", "cold", False), row("runc", "warm", False)]
     filled = results.fill_from_recorded(live, run)
     assert [(r.path, r.start_ms_p50) for r in filled] == [("cold", 2.0), ("warm", 1.0)]
+
+
+@pytest.mark.parametrize("kind", [pytest.param(k, marks=needs(k))
+                                  for k in ("process", "runc", "crun")])
+def test_an_interrupt_mid_warm_call_ends_what_it_ran_in(kind):
+    """Ctrl-C during a warm tool call: the interpreter (or container) it ran in is ended at
+    once, since the guest may still be running; the next call starts a fresh one."""
+    sleeper = "import time\ndef tool(input):\n    time.sleep(5)\n    return 1\n"
+
+    def interrupt(*_):
+        raise KeyboardInterrupt
+
+    with open_sandbox(kind) as box:
+        warm_workload_call(box, "tool-py")()  # the warm interpreter or container is up
+        before = dict(box._warm)
+        pid = before["python"].pid if kind == "process" else None
+        previous = signal.signal(signal.SIGALRM, interrupt)
+        signal.setitimer(signal.ITIMER_REAL, 0.5)
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                box.warm_tool("python", sleeper, "{}")
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        if kind == "process":
+            assert eventually(lambda: process_gone(pid)) and not before["python"].running()
+        else:
+            assert "tools" not in box._warm
+            assert before["tools"][0] not in box.list_containers()
+        assert warm_workload_call(box, "tool-py")() == expected_tool_output(tool_input(0))
