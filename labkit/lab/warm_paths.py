@@ -2,7 +2,8 @@
 what it costs when something is (a reused isolate, a pooled slot, a running interpreter or
 container). Rows come from `labkit bench --path cold,warm` (live or recorded).
 
-Proposed for notebook 05 § Cold and warm (cells in helper notes, wave 3).
+Notebook 05 § Cold and warm: what keeping something ready buys (its cells are proposed
+for the notebook; until they are pasted, the layout test cannot find that heading).
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ PATH_ORDER = ("cold", "warm")
 
 def cold_warm_table(rows: Iterable[Mapping], workload: str = "fib") -> list[dict]:
     """One entry per kind measured on the cold path: its cold and warm p50 (ms; None where
-    the kind has no warm path, with the reason), the speed-up, and what its warm path is."""
+    the kind has no warm path, with the reason), the speed-up, and what its warm path is.
+
+    Defined in notebook 05 § Cold and warm: what keeping something ready buys
+    """
     by_kind: dict[str, dict] = {}
     for row in rows:
         if row.get("workload", "fib") != workload:
@@ -49,7 +53,10 @@ def cold_vs_warm(rows: Iterable[Mapping], workload: str = "fib",
                  title: str | None = None) -> go.Figure:
     """Grouped bars: p50 of one call per kind, cold beside warm, on a log axis (the kinds
     span five orders of magnitude). A kind without a warm path shows its cold bar alone and
-    says so in its hover text."""
+    says so in its hover text.
+
+    Defined in notebook 05 § Cold and warm: what keeping something ready buys
+    """
     table = cold_warm_table(rows, workload)
     if not table:
         raise ValueError(f"no measured cold rows for the {workload} workload: run "
