@@ -41,6 +41,13 @@ def _workloads(text: str) -> list[str]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _paths(text: str) -> list[str]:
+    try:
+        return bench.check_paths(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _concurrency(text: str) -> tuple[int, ...]:
     try:
         return load_bench.parse_concurrency(text)
@@ -77,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     ben.add_argument("--concurrency", type=_concurrency, default=load_bench.DEFAULT_CONCURRENCY,
                      help="clients calling at once, a comma list such as 1,2,4,8 (default 1): "
                           "throughput, p50/p99 under load and failures per kind and C")
+    ben.add_argument("--path", type=_paths, default=[bench.DEFAULT_PATH],
+                     help="cold (a fresh sandbox per call, default), warm (what each kind "
+                          "keeps ready), or cold,warm for both")
     ben.add_argument("--json", action="store_true",
                      help="print a JSON list, one object per kind (a stable format)")
     ben.add_argument("--save", action="store_true", help="also write data/recorded/")
@@ -159,16 +169,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "bench":
             run = bench.run_bench(args.kinds, calls=args.calls, warmup=args.warmup,
                                   live=args.live, size=args.size, workload=args.workload,
-                                  concurrency=args.concurrency,
+                                  concurrency=args.concurrency, path=args.path,
                                   show_progress=sys.stderr.isatty() or not args.json)
             if args.save:
                 print(f"saved to {bench.save(run)}", file=sys.stderr)
             if args.json:
                 print(json.dumps([r.to_dict(samples=False) for r in run], indent=2))
             else:
-                for workload in args.workload:  # one table per workload
-                    _print_bench_table([r for r in run if r.workload == workload
-                                        and r.concurrency == 1], workload, args.size)
+                for one in args.path:  # one table per path and workload
+                    for workload in args.workload:
+                        if args.path != [bench.DEFAULT_PATH]:
+                            print(f"path: {one}")
+                        _print_bench_table([r for r in run if r.workload == workload
+                                            and r.concurrency == 1 and r.path == one],
+                                           workload, args.size)
                 _print_load_table(run)
             return 0
         if args.command == "pool":

@@ -11,6 +11,7 @@ saving and loading them lives there too.
 from __future__ import annotations
 
 import statistics
+from dataclasses import replace
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -29,6 +30,7 @@ from .results import (  # noqa: F401
     source_line,
 )
 from .sandboxes import availability, open_sandbox, parse_kinds, sandbox_class
+from .sandboxes._warm import no_warm_reason, warm_how, warm_workload_call
 from .sandboxes.base import Sandbox
 from .workload import (
     WORKLOADS,  # noqa: F401 (the command line's choices)
@@ -65,6 +67,8 @@ BASELINE = "wasm"
 # instance" means one thing in every row; a kind that cannot hold that many here (its
 # max_live) or in a bench of this size (its live_counts: a VM boots in seconds) holds fewer,
 # and its row says so (LIVE_CLAMPED).
+# The memory figures a warm row copies from the cold row of the same run.
+MEMORY_KEYS = ("mem_n", "shared_mb", "shared_what", "mem_mb_amortised")
 MEMORY_N = {"quick": 10, "full": 50}
 # Cold calls split into intervals (phases) per kind: a median over a few, in the same run.
 PHASE_CALLS = 5
@@ -124,6 +128,23 @@ def check_workloads(workloads) -> list[str]:
     return [name for name in WORKLOADS if name in names]
 
 
+# Paths: "cold" (a fresh sandbox per call, the contract's start_ms) and "warm" (what the
+# kind keeps ready: extras["warm_how"] says what). Default: cold only.
+PATHS = ("cold", "warm")
+DEFAULT_PATH = "cold"
+
+
+def check_paths(paths) -> list[str]:
+    """'cold,warm' (or a list) -> ['cold', 'warm']; anything else names the valid ones."""
+    names = paths.split(",") if isinstance(paths, str) else list(paths or ())
+    names = [str(name).strip().lower() for name in names if str(name).strip()]
+    unknown = [name for name in names if name not in PATHS]
+    if not names or unknown:
+        raise ValueError(f"unknown path {(unknown or [paths])[0]!r}; valid ones are: "
+                         f"{', '.join(PATHS)} (a comma list for both)")
+    return list(dict.fromkeys(names))
+
+
 def _floor_ms(box, warmup: int) -> float | None:
     """The kind's harness floor (median ms over FLOOR_CALLS), None if it has none."""
     try:
@@ -134,50 +155,72 @@ def _floor_ms(box, warmup: int) -> float | None:
 
 def bench_kind(kind: str, calls: int | None, warmup: int = DEFAULT_WARMUP, live: int | None = None,
                show_progress: bool = True, size: str = "quick",
-               machine: dict | None = None, workload: str = DEFAULT_WORKLOAD) -> KindResult:
+               machine: dict | None = None, workload: str = DEFAULT_WORKLOAD,
+               path: str = DEFAULT_PATH, memory_from: KindResult | None = None) -> KindResult:
     """Measure one kind on one open sandbox; an unavailable kind comes back with its reason
     and fix, and so does a kind that cannot host the workload. Arguments are taken as
     checked (`run_bench` checks them); no `calls` means the kind's own `bench_calls[size]`
-    (for a tool call, at most TOOL_CALLS[size])."""
+    (for a tool call, at most TOOL_CALLS[size]). `path="warm"` times the kind's warm path
+    instead (a kind without one comes back unavailable, saying why); `memory_from`, a row
+    of the same kind measured cold in this run, lends its memory figure to a warm row."""
     machine = machine if machine is not None else machine_info()
     found = availability(kind, trial=False)
     if not found.available:
-        return results.unavailable(kind, found.reason, found.fix, machine, workload)
+        return replace(results.unavailable(kind, found.reason, found.fix, machine, workload),
+                       path=path)
     capabilities = sandbox_class(kind).capabilities
     if not can_host(capabilities, workload):
         hosts = ", ".join(capabilities.tools) or "none"
-        return results.unavailable(
+        return replace(results.unavailable(
             kind, f"{kind} cannot host the {workload} workload (the tool languages it hosts: "
-            f"{hosts})", "choose --workload fib, or a kind that hosts it", machine, workload)
+            f"{hosts})", "choose --workload fib, or a kind that hosts it", machine, workload),
+            path=path)
+    if path == "warm" and not capabilities.warm_calls:
+        return results.unavailable(kind, no_warm_reason(kind), "compare its cold row",
+                                   machine, workload, path)
     trial_passed = False
     try:
         with open_sandbox(kind) as box:
-            call = workload_call(box, workload)
+            call = (warm_workload_call(box, workload) if path == "warm" else
+                    workload_call(box, workload))
             call()  # the trial: the kind runs this workload here, on the box measured next
             trial_passed = True
             calls = calls or (box.bench_calls[size] if workload == "fib" else
                               min(box.bench_calls[size], TOOL_CALLS[size]))
             warmup = capped_warmup(warmup, calls)
             timing = time_calls(call, calls, warmup,
-                                progress=f"{kind}: cold calls" if show_progress else None)
+                                progress=f"{kind}: {path} calls" if show_progress else None)
             floor_ms = _floor_ms(box, warmup)
-            asked = live or MEMORY_N[size]
-            held = min(asked, box.max_live(), live or box.live_counts[size])
-            memory = box.memory_figures(held)
-            per_instance = memory.pop("mem_bytes_per_instance")
+            if memory_from is not None and memory_from.available:
+                # a warm row weighs the same instances as the cold row of this run
+                held = asked = memory_from.live_instances
+                per_instance = memory_from.mem_mb_per_instance * 1e6
+                memory = {key: memory_from.extras[key] for key in MEMORY_KEYS
+                          if key in memory_from.extras}
+            else:
+                asked = live or MEMORY_N[size]
+                held = min(asked, box.max_live(), live or box.live_counts[size])
+                memory = box.memory_figures(held)
+                per_instance = memory.pop("mem_bytes_per_instance")
             versions = box.versions()
-            extras = box.extra_figures(calls)  # figures only some kinds have: a warm call
+            # figures only some kinds have (V8's warm call), with a cold row only
+            extras = box.extra_figures(calls) if path == "cold" else {}
             extras = {**extras, "floor_ms": floor_ms, **memory}
-            phases = phases_ms(box, workload)
-            if phases is not None:
-                extras["phases_ms"] = phases
+            if path == "cold":
+                phases = phases_ms(box, workload)
+                if phases is not None:
+                    extras["phases_ms"] = phases
+            else:
+                extras["warm_how"] = warm_how(box)
+                if memory_from is not None and memory_from.available:
+                    extras["mem_of"] = "the cold row's held instances (same run)"
             if workload != "fib":  # what memory_per_instance held: say so beside the figure
                 extras["mem_of"] = "idle instances of the kind (hold), not the tool's runtime"
     except Exception as exc:
         if trial_passed and not isinstance(exc, LabkitError):
             raise  # a bug mid-run is a bug, not a machine's state
         why = "the run failed" if trial_passed else "a trial run failed"
-        return results.unavailable(kind, f"{why}: {exc}", found.fix, machine, workload)
+        return results.unavailable(kind, f"{why}: {exc}", found.fix, machine, workload, path)
     stats = timing.stats
     warnings = []
     spread = stats.spread_warning()
@@ -193,13 +236,13 @@ def bench_kind(kind: str, calls: int | None, warmup: int = DEFAULT_WARMUP, live:
         per_second=stats.per_second, mem_mb_per_instance=per_instance / 1e6,
         live_instances=held, versions=versions, extras=extras, workload=workload,
         samples_ms=[round(x, 4) for x in timing.ms.tolist()], machine=machine,
-        warnings=warnings)
+        warnings=warnings, path=path)
 
 
 def run_bench(kinds=None, calls: int | None = None, warmup: int = DEFAULT_WARMUP,
               live: int | None = None, show_progress: bool = True, size: str = "quick",
               baseline: str = BASELINE, workload: str = DEFAULT_WORKLOAD,
-              concurrency=load_bench.DEFAULT_CONCURRENCY) -> BenchRun:
+              concurrency=load_bench.DEFAULT_CONCURRENCY, path=DEFAULT_PATH) -> BenchRun:
     """Measure each kind in turn in this one run; the machine is recorded with each.
 
     `size` picks the calls and the instances held live per kind (each kind's own
@@ -212,6 +255,8 @@ def run_bench(kinds=None, calls: int | None = None, warmup: int = DEFAULT_WARMUP
     ran it in this same run.
     `concurrency` (such as "1,2,4,8") adds, per kind and workload, a row for each C above
     1: C clients calling at once (labkit.load_bench); C = 1 is the ordinary row.
+    `path` "cold" (default), "warm" or "cold,warm": a warm row per kind and workload times
+    what the kind keeps ready (extras["warm_how"]), beside its cold row.
     """
     kinds = parse_kinds(kinds)
     if size not in SIZES:
@@ -221,17 +266,35 @@ def run_bench(kinds=None, calls: int | None = None, warmup: int = DEFAULT_WARMUP
     warmup = check_warmup(warmup)
     live = None if live is None else check_live(live)
     concurrency = load_bench.parse_concurrency(concurrency)
+    paths = check_paths(path)
     machine = machine_info()
     measured = []
     for workload in workloads:  # ratios within one workload: tool-js x wasm's fib is no ratio
-        rows = [bench_kind(kind, calls, warmup, live, show_progress, size, machine, workload)
-                for kind in tqdm(kinds, desc=f"bench {workload}",
-                                 disable=not show_progress or len(kinds) < 2)]
-        measured.extend(results.with_ratios(rows, baseline))
+        rows = []
+        for kind in tqdm(kinds, desc=f"bench {workload}",
+                         disable=not show_progress or len(kinds) < 2):
+            cold = None
+            for one in paths:  # a warm row borrows the cold row's memory figures
+                row = bench_kind(kind, calls, warmup, live, show_progress, size, machine,
+                                 workload, one, memory_from=cold)
+                cold = row if one == "cold" else cold
+                rows.append(row)
+        measured.extend(_ratios_by_path(rows, baseline))
     for workload in workloads:  # rows under load, after the ordinary ones
         measured.extend(load_bench.load_rows(kinds, concurrency, workload, size, machine,
                                              show_progress))
     return BenchRun(tuple(measured))
+
+
+def _ratios_by_path(measured: list[KindResult], baseline: str) -> tuple:
+    """Ratios to the baseline kind's row on the SAME path (warm to warm, cold to cold)."""
+    rated = {}
+    for one in dict.fromkeys(r.path for r in measured):
+        group = [i for i, r in enumerate(measured) if r.path == one]
+        for i, r in zip(group, results.with_ratios([measured[i] for i in group], baseline),
+                        strict=True):
+            rated[i] = r
+    return tuple(rated[i] for i in range(len(measured)))
 
 
 def save(run, folder: Path | None = None) -> Path:

@@ -150,6 +150,7 @@ class KindResult(Mapping):
     # Clients calling at once (labkit.load_bench): above 1, the p50/p99 are latency under
     # that load, per_second the throughput, and memory per instance is not measured (None).
     concurrency: int = 1
+    path: str = "cold"  # "cold" (a fresh sandbox per call) or "warm" (extras["warm_how"])
 
     def __post_init__(self):
         for name in ("versions", "extras", "machine", "ratios"):
@@ -194,13 +195,13 @@ class KindResult(Mapping):
         if not self.available:
             row = {"kind": self.kind, "available": False, "reason": self.reason,
                    "fix": self.fix, "recorded": self.recorded, "workload": self.workload,
-                   "concurrency": self.concurrency}
+                   "concurrency": self.concurrency, "path": self.path}
         else:
             row = {"kind": self.kind, "available": True, "n": self.calls,
                    **{key: getattr(self, key) for key in FIGURES},
                    "live_instances": self.live_instances, "recorded": self.recorded,
                    "workload": self.workload, "concurrency": self.concurrency,
-                   "versions": self.versions, **self.extras}
+                   "path": self.path, "versions": self.versions, **self.extras}
             if self.samples_ms:
                 row["samples_ms"] = self.samples_ms
         if self.warnings:
@@ -242,7 +243,7 @@ class KindResult(Mapping):
                   "warnings": warnings, "source": source,
                   "missing_here": row.get("missing_here", ""),
                   "workload": row.get("workload", "fib"),
-                  "concurrency": row.get("concurrency", 1)}
+                  "concurrency": row.get("concurrency", 1), "path": row.get("path", "cold")}
         if row.get("available", True) is False:
             return cls(available=False, reason=row.get("reason", ""), fix=row.get("fix", ""),
                        **common)
@@ -260,13 +261,14 @@ class KindResult(Mapping):
 
 _ROW_KEYS = {"kind", "available", "reason", "fix", "n", *FIGURES, "live_instances",
              "recorded", "versions", "samples_ms", "warning", "warnings", "machine", "source",
-             "missing_here", "workload", "concurrency"}
+             "missing_here", "workload", "concurrency", "path"}
 
 
 def unavailable(kind: str, reason: str, fix: str = "", machine: Mapping | None = None,
-                workload: str = "fib") -> KindResult:
+                workload: str = "fib", path: str = "cold") -> KindResult:
     """The result of a kind that could not run: reported with its reason and fix."""
-    return KindResult(kind, False, reason, fix, machine=machine or {}, workload=workload)
+    return KindResult(kind, False, reason, fix, machine=machine or {}, workload=workload,
+                      path=path)
 
 
 def with_ratios(results: Iterable[KindResult], baseline: str = "wasm") -> tuple:
@@ -304,14 +306,16 @@ class BenchRun(Sequence):
     def __len__(self) -> int:
         return len(self.results)
 
-    def by_kind(self, available_only: bool = True, workload: str | None = None) -> dict:
-        """kind -> its result with one client; a run of several workloads gives each kind's
-        first row (fib's, in table order) unless `workload` picks one. Rows under load
-        (concurrency above 1) are the load figure's, never a kind's row here."""
+    def by_kind(self, available_only: bool = True, workload: str | None = None,
+                path: str = "cold") -> dict:
+        """kind -> its result with one client on one path (cold unless asked); a run of
+        several workloads gives each kind's first row (fib's, in table order) unless
+        `workload` picks one. Rows under load (concurrency above 1) are the load figure's,
+        never a kind's row here."""
         found = {}
         for r in self.results:
             if (r.available or not available_only) and workload in (None, r.workload) \
-                    and r.concurrency == 1:
+                    and r.concurrency == 1 and r.path == path:
                 found.setdefault(r.kind, r)
         return found
 

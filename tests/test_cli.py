@@ -99,7 +99,7 @@ def test_an_unavailable_kind_is_reported_not_dropped(monkeypatch, capsys):
     assert [row["kind"] for row in rows] == ["runc", "process"]
     assert rows[0] == {"kind": "runc", "available": False, "reason": "runc is not installed",
                        "fix": "apt-get install runc", "recorded": False, "workload": "fib",
-                       "concurrency": 1, "machine": rows[1]["machine"]}
+                       "concurrency": 1, "path": "cold", "machine": rows[1]["machine"]}
     assert rows[1]["available"] is True
 
 

@@ -58,8 +58,8 @@ def test_an_operation_a_kind_lacks_names_the_kinds_that_have_it():
         with pytest.raises(NotSupported, match=r"the process sandbox has no call_export\(\) "
                                                r"\(exports\); kinds that do: wasm, v8"):
             box.call_export("(module)", "f")
-        with pytest.raises(NotSupported, match="warm_call.*kinds that do: v8$"):
-            box.warm_call()
+        with pytest.raises(NotSupported, match="fresh_runtime.*kinds that do: v8$"):
+            box.fresh_runtime()
 
 
 def test_not_supported_comes_before_not_open():

@@ -56,14 +56,14 @@ def test_the_row_is_the_bench_contract_key_for_key():
     assert list(result.to_dict()) == [
         "kind", "available", "n", "start_ms_p50", "start_ms_p99", "per_second",
         "mem_mb_per_instance", "live_instances", "recorded", "workload", "concurrency",
-        "versions", "warm_ms_p50", "samples_ms", "machine"]
+        "path", "versions", "warm_ms_p50", "samples_ms", "machine"]
     assert result.to_dict()["recorded"] is False and result["n"] == 10
     assert "samples_ms" not in result.to_dict(samples=False)
     json.dumps(result.to_dict())  # plain JSON, no proxies left
     gone = results.unavailable("docker", "no daemon", "start dockerd", HERE)
     assert gone.to_dict() == {"kind": "docker", "available": False, "reason": "no daemon",
                               "fix": "start dockerd", "recorded": False, "workload": "fib",
-                              "concurrency": 1, "machine": HERE}
+                              "concurrency": 1, "path": "cold", "machine": HERE}
     tool = results.unavailable("wasm", "no JavaScript", "use v8", HERE, workload="tool-js")
     assert tool["workload"] == "tool-js"  # every row says its workload, measured or not
     assert results.KindResult.from_row(tool.to_dict()).workload == "tool-js"

@@ -12,6 +12,9 @@ Tool calls (`run_tool`) run the host's node or python3 (`_tools.py`) as a plain 
 the same rlimits, a clean environment and the output capped by RLIMIT_FSIZE. That is the
 baseline for the tool call, and NOT a sandbox for files: the tool can read whatever the
 user running the lab can read (the tests say so and skip that check here).
+
+Warm path (`warm_call`, `warm_tool`): one long-running shell, python3 or node per box
+(`_warm_server.py`), the same rlimits, RLIMIT_CPU renewed per call; ended on close.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ from ..workload import (
     tool_input,
     tool_source,
 )
-from . import _tools
+from . import _tools, _warm_server
 from .base import Availability, Capabilities, Limits, Sandbox, phase_split
 
 # Wall-clock allowance on top of the backstop, for starting and reaping the shell.
@@ -140,13 +143,16 @@ class ProcessSandbox(Sandbox):
                                 memory_cap="address space of the shell (RLIMIT_AS); a tool "
                                            "in node: its JavaScript heap (+1 GB of address "
                                            "space for V8's reservations)",
-                                tools=("javascript", "python"))
+                                tools=("javascript", "python"), warm_calls=True)
     live_counts = {"quick": 50, "full": 500}
+    warm_how = ("one long-running interpreter (node, python3; a shell for fib) answering "
+                "calls on stdin, each tool run in a fresh namespace; same rlimits per call")
 
     def __init__(self, limits: Limits | None = None):
         super().__init__(limits)
         self._command = [*shell_command(), "-c", self.guest_script(), "fib"]
         self._held: list[subprocess.Popen] = []
+        self._warm: dict[str, _warm_server.WarmServer] = {}  # language -> its server
 
     @classmethod
     def guest_script(cls) -> str:
@@ -222,6 +228,7 @@ class ProcessSandbox(Sandbox):
         return min(room, 2000)
 
     def close(self) -> None:
+        self._stop_warm()
         self._release()
 
     def versions(self) -> dict:
@@ -353,3 +360,54 @@ class ProcessSandbox(Sandbox):
                                  _rlimits(self.limits))
         if done.returncode != 0:
             raise GuestError(self.kind, f"/bin/true exited with {done.returncode}")
+
+    # --- the warm path: one long-running interpreter per language (_warm_server.py) -------
+    def warm_call(self, n: int = STANDARD_N) -> int:
+        """fib(n) by a shell that stays running: the same guest script, read per line."""
+        check_n(n)
+        answer = self._warm_server("sh").call(str(n).encode())
+        try:
+            return int(answer.strip())
+        except ValueError:
+            raise GuestError(self.kind, f"unexpected output {answer[:80]!r}") from None
+
+    def warm_tool(self, language: str, source: str, input_json: str) -> str:
+        """The tool's unchanged source, run by a warm node or python3 in a fresh namespace."""
+        self._require_open()
+        _tools.check_tool_call(language, source, input_json)
+        if language not in self.capabilities.tools:
+            raise ValueError(f"no warm interpreter for {language!r}; valid ones are: "
+                             f"{', '.join(self.capabilities.tools)}")
+        lacking = _tools.missing_interpreters().get(language)
+        if lacking:
+            raise Unavailable(self.kind, f"no {_tools.INTERPRETERS[language]} for {language} "
+                              "tools", lacking)
+        return self._warm_server(language).call_tool(source, input_json)
+
+    def _warm_server(self, language: str) -> _warm_server.WarmServer:
+        self._require_open()
+        server = self._warm.get(language)
+        if server is None:
+            if language == "sh":
+                argv = [*shell_command(), "-c", _warm_server.SHELL_SERVER, "warm",
+                        self.guest_script()]
+                preexec = _rlimits(self.limits)
+            elif language == "python":
+                argv = [_tools.INTERPRETERS[language], "-I", "-S", "-c",
+                        _warm_server.PYTHON_SERVER]
+                preexec = _tool_rlimits(self.limits, language)
+            else:
+                heap = max(8, int(self.limits.memory_mb))
+                argv = [_tools.INTERPRETERS[language], f"--max-old-space-size={heap}", "-e",
+                        _warm_server.NODE_SERVER]
+                preexec = _tool_rlimits(self.limits, language)
+            server = _warm_server.WarmServer(
+                self.kind, argv, preexec, self.limits.cpu_rlimit,
+                self.limits.backstop_seconds(SETUP_SECONDS), env=_tools.TOOL_ENV)
+            self._warm[language] = server
+        return server
+
+    def _stop_warm(self) -> None:
+        while self._warm:
+            _, server = self._warm.popitem()
+            server.stop()

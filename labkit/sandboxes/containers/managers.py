@@ -1,4 +1,8 @@
-"""Podman and Docker: container managers driven through their CLI on a local image."""
+"""Podman and Docker: container managers driven through their CLI on a local image.
+
+Warm path (`warm_call`): `exec` into a running container started at the first warm call
+with the same caps (its ulimits, seccomp and cgroup apply to every exec), removed on close.
+"""
 
 from __future__ import annotations
 
@@ -19,9 +23,11 @@ import psutil
 
 from ...errors import LIMIT_CPU, GuestError, LabkitError, LimitExceeded, Unavailable
 from ...measure import Memory, processes_memory
+from ...workload import STANDARD_N, check_n
 from .. import _owned, _tools
 from ..base import Availability, Limits
 from . import bundle, seccomp
+from .bundle import GUEST_PATH
 from .common import (
     CPU_EVIDENCE,
     DISABLE_ENV,
@@ -29,9 +35,11 @@ from .common import (
     MAX_OUTPUT_BYTES,
     NOT_HERE_FIX,
     SETUP_SECONDS,
+    CallEvidence,
     ContainerRun,
     ContainerSandbox,
     OutputOverflow,
+    _check_limits_exit,
     containers_memory,
     disabled,
     run_capped,
@@ -62,11 +70,15 @@ class CliSandbox(ContainerSandbox):
     # size takes fewer of each so that a whole quick bench stays near a minute.
     live_counts = {"quick": 10, "full": 50}
     bench_calls = {"quick": 20, "full": 200}
+    capabilities = replace(ContainerSandbox.capabilities, warm_calls=True)
+    warm_how = ("`exec` into a running container (made ahead with the same caps): each "
+                "call a new process in it")
 
     def __init__(self, limits: Limits | None = None):
         super().__init__(limits)
         self._workdir: Path | None = None
         self._held: dict[str, int | None] = {}
+        self._warm_name: tuple[str, float] | None = None  # the running container, since
 
     @classmethod
     def runtime_binary(cls) -> str | None:
@@ -118,6 +130,7 @@ class CliSandbox(ContainerSandbox):
                               f"{done.stderr.strip()[-300:]}")
 
     def close(self) -> None:
+        self._stop_warm()
         self._release()
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
@@ -216,6 +229,65 @@ class CliSandbox(ContainerSandbox):
     def versions(self) -> dict:
         found = run_quiet([*self._cli(), "--version"])
         return {self.binary: found.stdout.strip() or "unknown"}
+
+
+    # --- the warm path: exec into a running container -------------------------------------
+    def warm_call(self, n: int = STANDARD_N) -> int:
+        """fib(n) by the same guest script, `exec`'d into a running container."""
+        check_n(n)
+        with CallEvidence.now() as evidence:
+            result = self._warm_exec(["/bin/sh", GUEST_PATH, str(n)])
+            _check_limits_exit(self.kind, result, self.limits, evidence)
+        if result.returncode != 0:
+            raise GuestError(self.kind, f"the exec exited with {result.returncode}: "
+                                        f"{result.stderr.strip()[-300:]}")
+        try:
+            return int(result.stdout.strip())
+        except ValueError:
+            raise GuestError(self.kind, f"unexpected output {result.stdout[:80]!r}") from None
+
+    def _warm_exec(self, argv: list[str]) -> ContainerRun:
+        name = self._warm_container()
+        timeout = self.limits.backstop_seconds(SETUP_SECONDS * 3)
+        try:
+            returncode, out, err = run_capped([*self._cli(), "exec", name, *argv], timeout,
+                                              cwd=self._workdir)
+        except subprocess.TimeoutExpired:
+            self._stop_warm()
+            raise LimitExceeded(self.kind, "time", f"{timeout:g} s wall clock") from None
+        except OutputOverflow as exc:
+            self._stop_warm()
+            raise LimitExceeded(self.kind, "output", f"more than {MAX_OUTPUT_BYTES:,} bytes "
+                                f"written to {exc.stream}; the container was stopped") from None
+        except BaseException:
+            self._stop_warm()
+            raise
+        if returncode != 0 and run_quiet([*self._cli(), "exec", name, "true"]).returncode:
+            self._stop_warm()  # its init is gone (an OOM kill?): start afresh next call
+        return ContainerRun(out, err, returncode)
+
+    def _warm_container(self) -> str:
+        """The running container of the warm path, started (sleeping) if needed."""
+        self._require_open()
+        if self._warm_name is not None and \
+                time.monotonic() - self._warm_name[1] < HOLD_SECONDS - 60:
+            return self._warm_name[0]
+        self._stop_warm()
+        name = _owned.new_container_id()
+        self._warm_name = (name, time.monotonic())  # tracked before it exists
+        done = run_quiet([*self._cli(), "run", "--detach", *self._container_args(name),
+                          self.image, "/bin/sleep", str(HOLD_SECONDS)], timeout=60,
+                         cwd=self._workdir)
+        if done.returncode != 0:
+            self._stop_warm()
+            raise LabkitError(f"{self.kind} could not start its warm container: "
+                              f"{done.stderr.strip()[-300:]}")
+        return name
+
+    def _stop_warm(self) -> None:
+        found, self._warm_name = self._warm_name, None
+        if found is not None:
+            run_quiet([*self._cli(), "rm", "--force", *self.rm_args, found[0]], timeout=60)
 
 
 class PodmanSandbox(CliSandbox):

@@ -1,4 +1,9 @@
-"""runc and crun: the OCI runtimes, run on a bundle labkit writes itself."""
+"""runc and crun: the OCI runtimes, run on a bundle labkit writes itself.
+
+Warm path (`warm_call`, `warm_tool`): `exec` into a running container (one per root
+filesystem, started at the first warm call, deleted on close), with the container's own
+process spec (`exec --process`), since a bare `exec` drops its rlimits.
+"""
 
 from __future__ import annotations
 
@@ -32,9 +37,11 @@ from .common import (
     MAX_SCRIPT_BUNDLES,
     NOT_HERE_FIX,
     SETUP_SECONDS,
+    CallEvidence,
     ContainerRun,
     ContainerSandbox,
     OutputOverflow,
+    _check_limits_exit,
     containers_memory,
     disabled,
     run_capped,
@@ -62,7 +69,10 @@ class OciSandbox(ContainerSandbox):
     tool can read: the host's /usr (the runtimes and libraries, read-only), nothing else.
     """
 
-    capabilities = replace(ContainerSandbox.capabilities, tools=("javascript", "python"))
+    capabilities = replace(ContainerSandbox.capabilities, tools=("javascript", "python"),
+                           warm_calls=True)
+    warm_how = ("exec into a running container (namespaces, cgroup and root made ahead): "
+                "each call a new process in it, `exec` on the call")
     binary: ClassVar[str]
     state_root: ClassVar[str]
     install: ClassVar[str]
@@ -85,6 +95,9 @@ class OciSandbox(ContainerSandbox):
         self._runtime_log: Path | None = None
         self._tool_rootfs: bundle.RootFS | None = None  # made at the first tool call
         self._tool_bundles: OrderedDict[tuple, Path] = OrderedDict()
+        # root ("busybox", "tools") -> (its running container, since when, its process spec)
+        self._warm: dict[str, tuple[str, float, dict]] = {}
+        self._warm_numbers = itertools.count()
 
     # --- availability -------------------------------------------------------------
     @classmethod
@@ -152,6 +165,7 @@ class OciSandbox(ContainerSandbox):
         return [binary]
 
     def close(self) -> None:
+        self._stop_warm()
         if self._running is not None:  # closed mid-call (a SIGTERM): that one goes too
             self._delete(self._running)
             self._running = None
@@ -451,6 +465,112 @@ class OciSandbox(ContainerSandbox):
         version = found.stdout.splitlines()[0] if found.stdout else "unknown"
         rootfs = self._rootfs
         return {self.binary: version, "rootfs": rootfs.source if rootfs else "not built"}
+
+
+    # --- the warm path: exec into a running container ------------------------------------
+    def warm_call(self, n: int = STANDARD_N) -> int:
+        """fib(n) by the same guest script, exec'd into a running busybox container."""
+        check_n(n)
+        result = self._warm_judge("busybox", ["/bin/sh", bundle.GUEST_PATH, str(n)])
+        if result.returncode != 0:
+            raise GuestError(self.kind, f"the exec exited with {result.returncode}: "
+                                        f"{result.stderr.strip()[-300:]}")
+        try:
+            return int(result.stdout.strip())
+        except ValueError:
+            raise GuestError(self.kind, f"unexpected output {result.stdout[:80]!r}") from None
+
+    def warm_tool(self, language: str, source: str, input_json: str) -> str:
+        """The tool's unchanged program, node or python3 exec'd into a running container on
+        the tool root (host /usr read-only), the input on stdin; caps as `run_tool`'s."""
+        self._require_open()
+        _tools.check_tool_call(language, source, input_json)
+        lacking = _tools.missing_interpreters().get(language)
+        if lacking:
+            raise Unavailable(self.kind, f"no {_tools.INTERPRETERS[language]} on this host "
+                              f"to run {language} tools in a container", lacking)
+        argv = _tools.tool_argv(language, source)
+        with tempfile.TemporaryFile(dir=self._workdir) as stdin:
+            stdin.write(input_json.encode())
+            stdin.seek(0)
+            result = self._warm_judge("tools", argv, stdin)
+        return _tools.tool_answer(self.kind, result.returncode, result.stdout, result.stderr)
+
+    def _warm_judge(self, root: str, argv: list[str], stdin=None) -> ContainerRun:
+        """`_judge` for an exec: the same caps read from the same evidence."""
+        self._require_open()
+        with CallEvidence.now() as evidence:
+            result = self._warm_exec(root, argv, stdin)
+            _check_limits_exit(self.kind, result, self.limits, evidence)
+        if result.runtime_error:
+            raise LabkitError(f"{self.kind} failed to exec in its warm container: "
+                              f"{result.runtime_error[-300:]}")
+        return result
+
+    def _warm_exec(self, root: str, argv: list[str], stdin=None) -> ContainerRun:
+        """Run argv as a new process in the running container of `root` ("busybox" or
+        "tools"), started first if there is none (or it is near its HOLD_SECONDS end)."""
+        cid, process = self._warm_container(root)
+        timeout = self.limits.backstop_seconds(SETUP_SECONDS)
+        self._runtime_log = self._workdir / "runtime.log"
+        self._runtime_log.unlink(missing_ok=True)
+        # The container's own process spec with these args: `exec` alone would drop its
+        # rlimits (RLIMIT_CPU among them); seccomp and cgroups come with the container.
+        spec = self._workdir / f"exec-{next(self._warm_numbers)}.json"
+        spec.write_text(json.dumps({**process, "args": list(argv)}))
+        command = [*self._command, "--log", str(self._runtime_log), "--log-format", "json",
+                   "exec", "--process", str(spec), cid]
+        try:
+            returncode, out, err = run_capped(command, timeout, stdin=stdin)
+        except subprocess.TimeoutExpired:
+            self._drop_warm(root)  # the exec'd process may still run: the container goes
+            raise LimitExceeded(self.kind, "time", f"{timeout:g} s wall clock") from None
+        except OutputOverflow as exc:
+            self._drop_warm(root)
+            raise LimitExceeded(self.kind, "output", f"more than {MAX_OUTPUT_BYTES:,} bytes "
+                                f"written to {exc.stream}; the container was stopped") from None
+        except BaseException:
+            self._drop_warm(root)
+            raise
+        finally:
+            spec.unlink(missing_ok=True)
+        errors = self._runtime_errors() if returncode != 0 else []
+        if returncode != 0 and run_quiet([*self._command, "state", cid]).returncode != 0:
+            self._drop_warm(root)  # an OOM kill may have taken its init: start afresh
+        return ContainerRun(out, without_lines(err, errors), returncode, "; ".join(errors), cid)
+
+    def _warm_container(self, root: str) -> tuple[str, dict]:
+        """The running container for `root`, started detached (sleeping) if needed, and the
+        process spec its execs get."""
+        found = self._warm.get(root)
+        if found is not None and time.monotonic() - found[1] < HOLD_SECONDS - 60:
+            return found[0], found[2]
+        self._drop_warm(root)
+        sleep = ["/bin/sleep", str(HOLD_SECONDS)]
+        folder = self._bundle(sleep) if root == "busybox" else self._tool_bundle(sleep)
+        cid = _owned.new_container_id()
+        process = json.loads((folder / "config.json").read_text())["process"]
+        self._warm[root] = (cid, time.monotonic(), process)  # tracked before it exists
+        self._for_container(folder, cid)
+        log = self._workdir / "warm-stderr.log"
+        with open(log, "w") as err:
+            done = subprocess.run([*self._command, "run", "--detach", "--bundle", str(folder),
+                                   cid], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=err, timeout=SETUP_SECONDS * 3)
+        if done.returncode != 0:
+            self._drop_warm(root)
+            raise LabkitError(f"{self.kind} could not start its warm container: "
+                              f"{log.read_text().strip()[-300:]}")
+        return cid, process
+
+    def _drop_warm(self, root: str) -> None:
+        found = self._warm.pop(root, None)
+        if found is not None:
+            self._delete(found[0])
+
+    def _stop_warm(self) -> None:
+        for root in list(self._warm):
+            self._drop_warm(root)
 
 
 class RuncSandbox(OciSandbox):

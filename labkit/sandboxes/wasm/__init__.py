@@ -25,6 +25,10 @@ go through the public Store/Instance API with the same caps and answers, and lab
 so in one line (`calls_via` names the path in use). Traps and errors of both paths go
 through the same translation. One sandbox is meant for one thread at a time (it reuses
 small call buffers).
+
+Warm path (`warm_call`, `warm_tool`): the same fresh-instance calls on a second engine whose
+allocator is wasmtime's pooling allocator with copy-on-write memory images (`_pooled.py`,
+reached through the fenced C bindings in `_capi.py`), made at the first warm call.
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ from ...measure import Memory, check_count, processes_memory
 from ...workload import STANDARD_N, check_n, expected, tool_program
 from .. import _tools
 from ..base import Availability, Capabilities, Limits, Sandbox, phase_split
-from . import _capi, _python, _room
+from . import _capi, _pooled, _python, _room
 from ._room import (
     MEMORY_GUARD,
     MEMORY_RESERVATION,
@@ -341,8 +345,10 @@ class WasmSandbox(Sandbox):
     kind = KIND
     capabilities = Capabilities(family="isolate", cpu_cap="wall-clock",
                                 memory_cap="linear memory per isolate (Store limits)",
-                                guest_languages=("wat",), exports=True, tools=("python",))
+                                guest_languages=("wat",), exports=True, tools=("python",),
+                                warm_calls=True)
     live_counts = {"quick": 1000, "full": 10_000}
+    warm_how = _pooled.WARM_HOW
 
     def __init__(self, limits: Limits | None = None, fast_path: bool = True):
         """`fast_path=False` runs every call through the public API (for comparing)."""
@@ -384,7 +390,8 @@ class WasmSandbox(Sandbox):
         return _capi.CApiCalls.name if fast else _PublicCalls.name
 
     # --- life cycle ---------------------------------------------------------------
-    def open(self) -> None:
+    def _engine_config(self) -> wasmtime.Config:
+        """The engine's settings (the warm path's pooled engine starts from these too)."""
         config = wasmtime.Config()
         config.epoch_interruption = True
         # SIMD off: wasmtime's C API aborts the whole process when asked about a v128 value
@@ -395,7 +402,10 @@ class WasmSandbox(Sandbox):
         config.memory_reservation = MEMORY_RESERVATION
         config.memory_guard_size = MEMORY_GUARD
         config.memory_reservation_for_growth = RESERVATION_FOR_GROWTH
-        self._engine = wasmtime.Engine(config)
+        return config
+
+    def open(self) -> None:
+        self._engine = wasmtime.Engine(self._engine_config())
         store_limits = (self._memory_bytes, MAX_TABLE_ELEMENTS, MAX_INSTANCES, MAX_TABLES,
                         MAX_MEMORIES)
         fast = _capi.fast_calls(self._engine, store_limits, self._deadline_ticks) \
@@ -409,6 +419,7 @@ class WasmSandbox(Sandbox):
 
     def close(self) -> None:
         _open_boxes.discard(self)
+        self._close_warm()
         self._release_held()
         if self._ticker is not None:
             self._ticker.stop()
@@ -718,6 +729,28 @@ class WasmSandbox(Sandbox):
                     total += region.pss
         return Memory(pss=total, processes=0), ("wasmtime's library in this Python process "
                                                 "(the engine's code)")
+
+    # --- the warm path: the same calls on a pooled engine (_pooled.py) -------------------
+    def warm_call(self, n: int = STANDARD_N) -> int:
+        """fib(n) in a fresh instance from the pooling allocator's reserved slots."""
+        return self._pooled_side().cold_call(n)
+
+    def warm_tool(self, language: str, source: str, input_json: str) -> str:
+        """A Python tool in CPython-on-WASI, instantiated from a pooled slot (copy-on-write
+        memory image), the same program and caps as `run_tool`."""
+        self._require_open()
+        return self._pooled_side().run_tool(language, source, input_json)
+
+    def _pooled_side(self):
+        self._require_open()
+        if getattr(self, "_pooled", None) is None:
+            self._pooled = _pooled.open_pooled(type(self), self.limits, self._fast_path)
+        return self._pooled
+
+    def _close_warm(self) -> None:
+        pooled, self._pooled = getattr(self, "_pooled", None), None
+        if pooled is not None:
+            _pooled.close_pooled(pooled)
 
     # --- density ------------------------------------------------------------------
     def live_limit(self) -> LiveLimit:

@@ -242,3 +242,39 @@ def _version() -> str:
         return version("wasmtime")
     except Exception:  # only for the message
         return "(unknown version)"
+
+
+# --- the pooling allocator (wasm's warm path) -------------------------------------------------
+# wasmtime-py's public Config has no setter for the pooling allocator; its C API does
+# (`wasmtime_pooling_allocation_config_*`, `wasmtime_pooling_allocation_strategy_set`), and
+# wasmtime-py ships ctypes bindings for them in its private `_bindings`. They are reached here
+# and only here. Beware: a Config the engine rejects is not an error in that C API but a
+# panic that aborts the whole process, so callers must hand in settings already known to be
+# valid (memory_reservation >= the pool's max memory size; address space for every slot).
+POOLING_SETTERS = ("total_core_instances_set", "total_memories_set", "total_tables_set",
+                   "max_memory_size_set", "table_elements_set",
+                   "max_core_instance_size_set", "max_memories_per_module_set")
+
+
+def set_pooling(config: wasmtime.Config, slots: int, memory_bytes: int,
+                table_elements: int, instance_bytes: int) -> None:
+    """Switch `config` to the pooling allocator: `slots` instances, each with one linear
+    memory of at most `memory_bytes` and its tables, reserved up front and reused; raises
+    ImportError or AttributeError where this wasmtime-py has no such bindings."""
+    bindings = importlib.import_module("wasmtime._bindings")
+    setters = {name: getattr(bindings, f"wasmtime_pooling_allocation_config_{name}")
+               for name in POOLING_SETTERS}
+    pool = bindings.wasmtime_pooling_allocation_config_new()
+    if not pool:
+        raise MemoryError("wasmtime could not allocate a pooling configuration")
+    try:
+        setters["total_core_instances_set"](pool, slots)
+        setters["total_memories_set"](pool, slots)
+        setters["total_tables_set"](pool, slots)
+        setters["max_memory_size_set"](pool, memory_bytes)
+        setters["table_elements_set"](pool, table_elements)
+        setters["max_core_instance_size_set"](pool, instance_bytes)
+        setters["max_memories_per_module_set"](pool, 1)
+        bindings.wasmtime_pooling_allocation_strategy_set(config.ptr(), pool)
+    finally:
+        bindings.wasmtime_pooling_allocation_config_delete(pool)
