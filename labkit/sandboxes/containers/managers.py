@@ -70,7 +70,12 @@ class CliSandbox(ContainerSandbox):
     # size takes fewer of each so that a whole quick bench stays near a minute.
     live_counts = {"quick": 10, "full": 50}
     bench_calls = {"quick": 20, "full": 200}
-    capabilities = replace(ContainerSandbox.capabilities, warm_calls=True)
+    capabilities = replace(ContainerSandbox.capabilities, warm_calls=True,
+                           tools=("javascript", "python"))
+    # Tool calls: node or python3 from the host's /usr, bind-mounted read-only into a second
+    # local image made from the same tool root filesystem runc and crun use (links only:
+    # /bin -> usr/bin and so on), input on stdin. Imported, never pulled.
+    tool_image = "labkit-tools:1"
     warm_how = ("`exec` into a running container (made ahead with the same caps): each "
                 "call a new process in it")
 
@@ -78,6 +83,7 @@ class CliSandbox(ContainerSandbox):
         super().__init__(limits)
         self._workdir: Path | None = None
         self._held: dict[str, int | None] = {}
+        self._tool_binds: list[str] | None = None  # host folders a tool container gets
         self._warm_name: tuple[str, float] | None = None  # the running container, since
 
     @classmethod
@@ -170,15 +176,19 @@ class CliSandbox(ContainerSandbox):
             path.write_text(json.dumps(seccomp.profile()))
         return ["--security-opt", f"seccomp={path}"]
 
-    def _run(self, args: list[str]) -> ContainerRun:
+    def _run(self, args: list[str], stdin=None) -> ContainerRun:
+        """One container running args, removed after; `stdin` (a tool call's input) makes
+        it a tool container (the tool image, the host's /usr read-only)."""
         name = _owned.new_container_id()
         timeout = self.limits.backstop_seconds(SETUP_SECONDS * 3)
+        image = [*self._tool_args(), self.tool_image] if stdin is not None else [self.image]
+        interactive = ["--interactive"] if stdin is not None else []
         try:
             # In the sandbox's own folder: conmon drops an "oom" file in its working
             # directory when a container is OOM-killed; it goes away with the folder.
             returncode, out, err = run_capped(
-                [*self._cli(), "run", "--rm", *self._container_args(name), self.image, *args],
-                timeout, cwd=self._workdir)
+                [*self._cli(), "run", "--rm", *interactive, *self._container_args(name),
+                 *image, *args], timeout, cwd=self._workdir, stdin=stdin)
         except subprocess.TimeoutExpired:
             run_quiet([*self._cli(), "rm", "--force", *self.rm_args, name])
             raise LimitExceeded(self.kind, "time", f"{timeout:g} s wall clock") from None
@@ -190,6 +200,43 @@ class CliSandbox(ContainerSandbox):
             run_quiet([*self._cli(), "rm", "--force", *self.rm_args, name])
             raise
         return ContainerRun(out, err, returncode)
+
+    # --- tool calls ----------------------------------------------------------------------
+    def _tool_args(self) -> list[str]:
+        """Read-only binds of the host's /usr (and any real /lib-style folder) and the tool
+        environment; the tool image is imported at the first tool call."""
+        if self._tool_binds is None:
+            rootfs = bundle.build_rootfs(self._workdir / "rootfs-tools", use_host=True)
+            if run_quiet([*self._cli(), "image", "inspect", self.tool_image]).returncode:
+                self._import(rootfs.path, self.tool_image)
+            self._tool_binds = rootfs.host_binds
+        binds = [f"--mount=type=bind,source={d},target={d},readonly" for d in self._tool_binds]
+        env = [f"--env={key}={value}" for key, value in _tools.TOOL_ENV.items()]
+        return [*binds, *env]
+
+    def _import(self, folder: Path, image: str) -> None:
+        tarball = self._workdir / f"{image.replace(':', '-')}.tar"
+        with tarfile.open(tarball, "w") as tar:
+            tar.add(folder, arcname=".")
+        done = run_quiet([*self._cli(), "import", str(tarball), image], timeout=120)
+        tarball.unlink(missing_ok=True)
+        if done.returncode != 0:
+            raise LabkitError(f"{self.kind}: could not import the local image {image}: "
+                              f"{done.stderr.strip()[-300:]}")
+
+    def _run_tool(self, language: str, source: str, input_json: str) -> str:
+        """node or python3 from the host's /usr in a fresh container; input on stdin."""
+        _tools.check_tool_call(language, source, input_json)
+        lacking = _tools.missing_interpreters().get(language)
+        if lacking:
+            raise Unavailable(self.kind, f"no {_tools.INTERPRETERS[language]} on this host "
+                              f"to run {language} tools in a container", lacking)
+        argv = _tools.tool_argv(language, source)  # the memory cgroup caps node's heap
+        with tempfile.TemporaryFile(dir=self._workdir) as stdin:
+            stdin.write(input_json.encode())
+            stdin.seek(0)
+            result = self._judge(argv, stdin=stdin)
+        return _tools.tool_answer(self.kind, result.returncode, result.stdout, result.stderr)
 
     @contextlib.contextmanager
     def hold(self, count: int):
@@ -288,6 +335,27 @@ class CliSandbox(ContainerSandbox):
         found, self._warm_name = self._warm_name, None
         if found is not None:
             run_quiet([*self._cli(), "rm", "--force", *self.rm_args, found[0]], timeout=60)
+            _end_monitors(found[0])
+
+
+def _end_monitors(name: str, seconds: float = 5.0) -> None:
+    """Wait briefly for the monitors of a removed container (Podman's conmon, one per
+    container and one per `exec` session) to exit, then kill any still there: an exec
+    session's conmon can outlive `rm --force` by a moment."""
+    def monitors():
+        found = []
+        for proc in psutil.process_iter(["name", "cmdline"]):
+            if proc.info["name"] == "conmon" and name in (proc.info["cmdline"] or []):
+                found.append(proc)
+        return found
+
+    left = monitors()
+    if left:
+        _, alive = psutil.wait_procs(left, timeout=seconds)
+        for proc in alive:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        psutil.wait_procs(alive, timeout=seconds)
 
 
 class PodmanSandbox(CliSandbox):
@@ -309,6 +377,14 @@ class PodmanSandbox(CliSandbox):
         conmon monitor exists for that container alone (counted with it, per instance)."""
         return Memory(), ("nothing: podman runs no daemon; each container's own conmon "
                           "monitor is counted per instance")
+
+    def floor_call(self) -> None:
+        """`podman version` through the same CLI and capped reader: Podman's own start-up
+        (its configuration, its storage opened), no container."""
+        returncode, _, err = run_capped([*self._cli(), "version", "--format",
+                                         "{{.Client.Version}}"], SETUP_SECONDS)
+        if returncode != 0:
+            raise GuestError(self.kind, f"podman version failed: {err.strip()[:200]}")
 
     @classmethod
     def _not_answering(cls, last_error: list[str]) -> Availability:
@@ -336,15 +412,12 @@ class DockerSandbox(CliSandbox):
 
     kind = "docker"
     binary = "docker"
-    capabilities = replace(CliSandbox.capabilities, tools=("javascript", "python"))
-    tool_image = "labkit-tools:1"
     install = ("install docker.io and start its daemon (sudo systemctl start docker), and "
                "be root or in the docker group")
 
     def __init__(self, limits: Limits | None = None):
         super().__init__(limits)
         self._cgroupfs = False  # dockerd's cgroup driver, read when opened
-        self._tool_binds: list[str] | None = None  # host folders a tool container gets
 
     @classmethod
     def runtime_binary(cls) -> str | None:
@@ -489,43 +562,7 @@ class DockerSandbox(CliSandbox):
                             folder.rmdir()
         return stale
 
-    # --- tool calls and the floor --------------------------------------------------------
-    def _tool_args(self) -> list[str]:
-        """Read-only binds of the host's /usr (and any real /lib-style folder) and the tool
-        environment; the tool image is imported at the first tool call."""
-        if self._tool_binds is None:
-            rootfs = bundle.build_rootfs(self._workdir / "rootfs-tools", use_host=True)
-            if run_quiet([*self._cli(), "image", "inspect", self.tool_image]).returncode:
-                self._import(rootfs.path, self.tool_image)
-            self._tool_binds = rootfs.host_binds
-        binds = [f"--mount=type=bind,source={d},target={d},readonly" for d in self._tool_binds]
-        env = [f"--env={key}={value}" for key, value in _tools.TOOL_ENV.items()]
-        return [*binds, *env]
-
-    def _import(self, folder: Path, image: str) -> None:
-        tarball = self._workdir / f"{image.replace(':', '-')}.tar"
-        with tarfile.open(tarball, "w") as tar:
-            tar.add(folder, arcname=".")
-        done = run_quiet([*self._cli(), "import", str(tarball), image], timeout=120)
-        tarball.unlink(missing_ok=True)
-        if done.returncode != 0:
-            raise LabkitError(f"{self.kind}: could not import the local image {image}: "
-                              f"{done.stderr.strip()[-300:]}")
-
-    def _run_tool(self, language: str, source: str, input_json: str) -> str:
-        """node or python3 from the host's /usr in a fresh container; input on stdin."""
-        _tools.check_tool_call(language, source, input_json)
-        lacking = _tools.missing_interpreters().get(language)
-        if lacking:
-            raise Unavailable(self.kind, f"no {_tools.INTERPRETERS[language]} on this host "
-                              f"to run {language} tools in a container", lacking)
-        argv = _tools.tool_argv(language, source)  # the memory cgroup caps node's heap
-        with tempfile.TemporaryFile(dir=self._workdir) as stdin:
-            stdin.write(input_json.encode())
-            stdin.seek(0)
-            result = self._judge(argv, stdin=stdin)
-        return _tools.tool_answer(self.kind, result.returncode, result.stdout, result.stderr)
-
+    # --- the floor ----------------------------------------------------------------------
     def floor_call(self) -> None:
         """`docker version` through the same CLI and capped reader: one round trip to the
         daemon and back, no container."""
