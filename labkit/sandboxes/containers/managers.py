@@ -84,7 +84,8 @@ class CliSandbox(ContainerSandbox):
         self._workdir: Path | None = None
         self._held: dict[str, int | None] = {}
         self._tool_binds: list[str] | None = None  # host folders a tool container gets
-        self._warm_name: tuple[str, float] | None = None  # the running container, since
+        # the running warm containers (plain, tool image), each with when it started
+        self._warm: dict[bool, tuple[str, float]] = {}
 
     @classmethod
     def runtime_binary(cls) -> str | None:
@@ -293,49 +294,77 @@ class CliSandbox(ContainerSandbox):
         except ValueError:
             raise GuestError(self.kind, f"unexpected output {result.stdout[:80]!r}") from None
 
-    def _warm_exec(self, argv: list[str]) -> ContainerRun:
-        name = self._warm_container()
+    def warm_tool(self, language: str, source: str, input_json: str) -> str:
+        """The tool's unchanged program, node or python3 `exec`'d (with the input on stdin)
+        into a running container of the tool image (host /usr read-only); caps as
+        `run_tool`'s, from the container."""
+        self._require_open()
+        _tools.check_tool_call(language, source, input_json)
+        lacking = _tools.missing_interpreters().get(language)
+        if lacking:
+            raise Unavailable(self.kind, f"no {_tools.INTERPRETERS[language]} on this host "
+                              f"to run {language} tools in a container", lacking)
+        argv = _tools.tool_argv(language, source)
+        with tempfile.TemporaryFile(dir=self._workdir) as stdin:
+            stdin.write(input_json.encode())
+            stdin.seek(0)
+            with CallEvidence.now() as evidence:
+                result = self._warm_exec(argv, stdin)
+                _check_limits_exit(self.kind, result, self.limits, evidence)
+        return _tools.tool_answer(self.kind, result.returncode, result.stdout, result.stderr)
+
+    def _warm_exec(self, argv: list[str], stdin=None) -> ContainerRun:
+        """argv exec'd into the warm container (the tool image's when `stdin` carries a
+        tool's input); a container that misbehaved is removed, to start afresh."""
+        tool = stdin is not None
+        name = self._warm_container(tool)
         timeout = self.limits.backstop_seconds(SETUP_SECONDS * 3)
+        interactive = ["--interactive"] if tool else []
         try:
-            returncode, out, err = run_capped([*self._cli(), "exec", name, *argv], timeout,
-                                              cwd=self._workdir)
+            returncode, out, err = run_capped([*self._cli(), "exec", *interactive, name, *argv],
+                                              timeout, cwd=self._workdir, stdin=stdin)
         except subprocess.TimeoutExpired:
-            self._stop_warm()
+            self._stop_warm(tool)
             raise LimitExceeded(self.kind, "time", f"{timeout:g} s wall clock") from None
         except OutputOverflow as exc:
-            self._stop_warm()
+            self._stop_warm(tool)
             raise LimitExceeded(self.kind, "output", f"more than {MAX_OUTPUT_BYTES:,} bytes "
                                 f"written to {exc.stream}; the container was stopped") from None
         except BaseException:
-            self._stop_warm()
+            self._stop_warm(tool)
             raise
         if returncode != 0 and run_quiet([*self._cli(), "exec", name, "true"]).returncode:
-            self._stop_warm()  # its init is gone (an OOM kill?): start afresh next call
+            self._stop_warm(tool)  # its init is gone (an OOM kill?): start afresh next call
         return ContainerRun(out, err, returncode)
 
-    def _warm_container(self) -> str:
-        """The running container of the warm path, started (sleeping) if needed."""
+    def _warm_container(self, tool: bool = False) -> str:
+        """The running container of the warm path (of the tool image if `tool`), started
+        (sleeping) if needed."""
         self._require_open()
-        if self._warm_name is not None and \
-                time.monotonic() - self._warm_name[1] < HOLD_SECONDS - 60:
-            return self._warm_name[0]
-        self._stop_warm()
+        found = self._warm.get(tool)
+        if found is not None and time.monotonic() - found[1] < HOLD_SECONDS - 60:
+            return found[0]
+        self._stop_warm(tool)
         name = _owned.new_container_id()
-        self._warm_name = (name, time.monotonic())  # tracked before it exists
+        self._warm[tool] = (name, time.monotonic())  # tracked before it exists
+        image = [*self._tool_args(), self.tool_image] if tool else [self.image]
         done = run_quiet([*self._cli(), "run", "--detach", *self._container_args(name),
-                          self.image, "/bin/sleep", str(HOLD_SECONDS)], timeout=60,
+                          *image, "/bin/sleep", str(HOLD_SECONDS)], timeout=60,
                          cwd=self._workdir)
         if done.returncode != 0:
-            self._stop_warm()
+            self._stop_warm(tool)
             raise LabkitError(f"{self.kind} could not start its warm container: "
                               f"{done.stderr.strip()[-300:]}")
         return name
 
-    def _stop_warm(self) -> None:
-        found, self._warm_name = self._warm_name, None
-        if found is not None:
-            run_quiet([*self._cli(), "rm", "--force", *self.rm_args, found[0]], timeout=60)
-            _end_monitors(found[0])
+    def _stop_warm(self, tool: bool | None = None) -> None:
+        """Remove the warm container (of the tool image, of the plain one, or both)."""
+        for which in ((False, True) if tool is None else (tool,)):
+            found = self._warm.pop(which, None)
+            if found is not None:
+                run_quiet([*self._cli(), "rm", "--force", *self.rm_args, found[0]],
+                          timeout=60)
+                _end_monitors(found[0])
 
 
 def _end_monitors(name: str, seconds: float = 5.0) -> None:
@@ -547,6 +576,13 @@ class DockerSandbox(CliSandbox):
     def _release(self) -> None:
         names = list(self._held)
         super()._release()
+        for name in names:
+            self._remove_parent(name)
+
+    def _stop_warm(self, tool: bool | None = None) -> None:
+        names = [self._warm[w][0] for w in ((False, True) if tool is None else (tool,))
+                 if w in self._warm]
+        super()._stop_warm(tool)
         for name in names:
             self._remove_parent(name)
 
