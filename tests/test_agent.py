@@ -83,9 +83,9 @@ def test_absurd_agent_counts_are_refused_with_the_bound_and_why():
 
 
 def test_a_kind_that_cannot_host_the_tools_is_refused_before_anything_starts():
-    # podman hosts no tool language (wasm hosts Python tools now)
-    with pytest.raises(NotSupported, match="the podman sandbox has no run_tool.*v8"):
-        load.run_load("podman", 3)
+    # a micro-VM hosts no tool language (its initramfs carries no interpreter)
+    with pytest.raises(NotSupported, match="the microvm sandbox has no run_tool.*v8"):
+        load.run_load("microvm", 3)
 
 
 # --- live, in V8 isolates ------------------------------------------------------------------
