@@ -147,7 +147,8 @@ def time_split_figure(rows: Iterable, title: str = "Where a cold call's time goe
                 textfont=dict(size=10),
                 hovertemplate=f"{point.name}: {point.value:g} ms<br>{place.note}<extra></extra>",
                 showlegend=False), row=row, col=1)
-        fig.update_yaxes(showticklabels=False, range=[-1.3, 0.5], row=row, col=1)
+        # room under the bar for the published figure's line and its label, no more
+        fig.update_yaxes(showticklabels=False, range=[-1.05, 0.5], row=row, col=1)
         fig.update_xaxes(title_text="ms", row=row, col=1, rangemode="tozero")
     style.layout(fig, title, barmode="stack", height=max(260, 150 * len(kinds)),
                  showlegend=False)
