@@ -135,9 +135,11 @@ def time_split_figure(rows: Iterable, title: str = "Where a cold call's time goe
                 text=[name], textposition="inside", insidetextanchor="middle",
                 hovertemplate=f"{kind} · {name}: {_fmt(ms)}<extra></extra>",
                 showlegend=False), row=row, col=1)
+        placed = False
         for place in PLACEMENTS:
             if place.kind != kind.split()[0] or not set(place.covers) <= set(phases):
                 continue
+            placed = True
             start, end = covered_span(phases, place.covers)
             point = place.figure
             fig.add_trace(go.Scatter(
@@ -147,8 +149,9 @@ def time_split_figure(rows: Iterable, title: str = "Where a cold call's time goe
                 textfont=dict(size=10),
                 hovertemplate=f"{point.name}: {point.value:g} ms<br>{place.note}<extra></extra>",
                 showlegend=False), row=row, col=1)
-        # room under the bar for the published figure's line and its label, no more
-        fig.update_yaxes(showticklabels=False, range=[-1.05, 0.5], row=row, col=1)
+        # room under the bar for a published figure's line and its label, no more
+        fig.update_yaxes(showticklabels=False, range=[-1.05 if placed else -0.5, 0.5],
+                         row=row, col=1)
         fig.update_xaxes(title_text="ms", row=row, col=1, rangemode="tozero")
     style.layout(fig, title, barmode="stack", height=max(260, 150 * len(kinds)),
                  showlegend=False)
