@@ -163,3 +163,13 @@ def test_wasm_splits_the_same_steps_on_its_public_path():
         assert box.calls_via == "public API"
         split = box.phases()
         assert list(split) == FIB_PHASES["wasm"] and all(ms >= 0 for ms in split.values())
+
+
+def test_spans_that_cover_the_call_exactly_leave_no_negative_other():
+    """Counted in whole nanoseconds: float sums once left "other" at -3.6e-15 ms."""
+    from labkit.sandboxes.base import phase_split
+    spans = [("spawn", 1_000, 29_323_940), ("run", 29_323_940, 30_534_635),
+             ("collect", 30_534_635, 30_957_025)]
+    split = phase_split(spans, 1_000, 30_957_025)
+    assert split["other"] == 0 and all(ms >= 0 for ms in split.values())
+    assert phase_split(spans, 0, 31_000_000)["other"] == 0.043975  # 1,000 + 42,975 ns

@@ -276,7 +276,8 @@ def phase_split(spans: list[tuple[str, int, int]], start_ns: int, end_ns: int) -
     one monotonic clock, plus "other": the call's wall time (start_ns to end_ns) the spans
     leave out, so the whole adds up to the call."""
     found = {name: (t1 - t0) / 1e6 for name, t0, t1 in spans}
-    found["other"] = (end_ns - start_ns) / 1e6 - sum(found.values())
+    # in whole nanoseconds: spans that cover the call exactly leave 0, not -3e-15
+    found["other"] = ((end_ns - start_ns) - sum(t1 - t0 for _, t0, t1 in spans)) / 1e6
     return found
 
 
