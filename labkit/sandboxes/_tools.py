@@ -8,10 +8,12 @@ stdin, a JSON answer on stdout. One place, so every process-style kind runs the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import tempfile
 
-from ..errors import GuestError
+from ..errors import GuestError, Unavailable
 from ..workload import TOOL_LANGUAGES, tool_program
 
 # The system's interpreters (not a version manager's shim on PATH): the same paths inside a
@@ -59,6 +61,26 @@ def tool_argv(language: str, source: str, heap_mb: float | None = None) -> list[
         return [INTERPRETERS[language], *heap, "-e", program]
     # -I: ignore PYTHON* variables and the user's site folder; -S: no site module at all.
     return [INTERPRETERS[language], "-I", "-S", "-c", program]
+
+
+def checked_tool_call(kind: str, language: str, source: str, input_json: str,
+                      where: str) -> None:
+    """Refuse a tool call that cannot travel, or whose interpreter this host lacks (saying
+    which and the apt command): what every sandbox checks before it starts one."""
+    check_tool_call(language, source, input_json)
+    lacking = missing_interpreters().get(language)
+    if lacking:
+        raise Unavailable(kind, f"no {INTERPRETERS[language]} on this host to run "
+                                f"{language} tools in {where}", lacking)
+
+
+@contextlib.contextmanager
+def input_file(input_json: str, folder=None):
+    """The tool's input in a temporary file, at its start: a sandbox's stdin."""
+    with tempfile.TemporaryFile(dir=folder) as stdin:
+        stdin.write(input_json.encode())
+        stdin.seek(0)
+        yield stdin
 
 
 def missing_interpreters() -> dict[str, str]:

@@ -31,7 +31,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -46,7 +45,6 @@ from ..errors import (
     GuestError,
     LabkitError,
     LimitExceeded,
-    Unavailable,
 )
 from ..measure import Memory, processes_memory
 from ..workload import STANDARD_N, check_n
@@ -332,11 +330,7 @@ class BwrapSandbox(Sandbox):
         the busybox root (the host's /usr, /bin and /lib read-only, nothing else of the
         host); the input on stdin. node gets room for V8's address-space reservations under
         RLIMIT_AS and its heap capped by --max-old-space-size instead (as a plain process)."""
-        _tools.check_tool_call(language, source, input_json)
-        lacking = _tools.missing_interpreters().get(language)
-        if lacking:
-            raise Unavailable(self.kind, f"no {_tools.INTERPRETERS[language]} on this host "
-                              f"to run {language} tools in bubblewrap", lacking)
+        _tools.checked_tool_call(self.kind, language, source, input_json, "bubblewrap")
         if self._tool_rootfs is None:
             self._tool_rootfs = bundle.build_rootfs(self._workdir / "rootfs-tools",
                                                     use_host=True)
@@ -344,9 +338,7 @@ class BwrapSandbox(Sandbox):
         limits = replace(self.limits, memory_mb=self.limits.memory_mb + room)
         argv = ["/usr/bin/env", "-i", *(f"{k}={v}" for k, v in _tools.TOOL_ENV.items()),
                 *_tools.tool_argv(language, source, self.limits.memory_mb)]
-        with tempfile.TemporaryFile() as stdin:
-            stdin.write(input_json.encode())
-            stdin.seek(0)
+        with _tools.input_file(input_json) as stdin:
             result, seconds = self._run(argv, self._tool_rootfs, limits, stdin)
         self._check_cpu(result, seconds)
         if result.returncode != 0 and any(

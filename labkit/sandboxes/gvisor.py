@@ -40,13 +40,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import psutil
 
 from .. import paths
-from ..errors import LIMIT_OUTPUT, LIMIT_TIME, LabkitError, LimitExceeded, Unavailable
+from ..errors import LIMIT_OUTPUT, LIMIT_TIME, LabkitError, LimitExceeded
 from ..measure import Memory, processes_memory
 from . import _owned, _tools
 from .base import Availability, Capabilities, Limits
@@ -312,16 +311,10 @@ class GvisorSandbox(ContainerSandbox):
         """The host's node or python3 in a fresh gVisor sandbox (the host's /usr read-only
         through gVisor's gofer); input on stdin. The memory cgroup caps node as it caps
         the Sentry: no heap flag, as in runc."""
-        _tools.check_tool_call(language, source, input_json)
-        lacking = _tools.missing_interpreters().get(language)
-        if lacking:
-            raise Unavailable(self.kind, f"no {_tools.INTERPRETERS[language]} on this host "
-                              f"to run {language} tools in gVisor", lacking)
+        _tools.checked_tool_call(self.kind, language, source, input_json, "gVisor")
         argv = _tools.tool_argv(language, source)
         folder = self._bundle(argv, tool=True)
-        with tempfile.TemporaryFile(dir=self._workdir) as stdin:
-            stdin.write(input_json.encode())
-            stdin.seek(0)
+        with _tools.input_file(input_json, self._workdir) as stdin:
             result = self._judge(argv, folder=folder, stdin=stdin)
         return _tools.tool_answer(self.kind, result.returncode, result.stdout, result.stderr)
 

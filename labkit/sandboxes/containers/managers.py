@@ -13,7 +13,6 @@ import shutil
 import signal
 import subprocess
 import tarfile
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -227,15 +226,9 @@ class CliSandbox(ContainerSandbox):
 
     def _run_tool(self, language: str, source: str, input_json: str) -> str:
         """node or python3 from the host's /usr in a fresh container; input on stdin."""
-        _tools.check_tool_call(language, source, input_json)
-        lacking = _tools.missing_interpreters().get(language)
-        if lacking:
-            raise Unavailable(self.kind, f"no {_tools.INTERPRETERS[language]} on this host "
-                              f"to run {language} tools in a container", lacking)
+        _tools.checked_tool_call(self.kind, language, source, input_json, "a container")
         argv = _tools.tool_argv(language, source)  # the memory cgroup caps node's heap
-        with tempfile.TemporaryFile(dir=self._workdir) as stdin:
-            stdin.write(input_json.encode())
-            stdin.seek(0)
+        with _tools.input_file(input_json, self._workdir) as stdin:
             result = self._judge(argv, stdin=stdin)
         return _tools.tool_answer(self.kind, result.returncode, result.stdout, result.stderr)
 
@@ -299,15 +292,9 @@ class CliSandbox(ContainerSandbox):
         into a running container of the tool image (host /usr read-only); caps as
         `run_tool`'s, from the container."""
         self._require_open()
-        _tools.check_tool_call(language, source, input_json)
-        lacking = _tools.missing_interpreters().get(language)
-        if lacking:
-            raise Unavailable(self.kind, f"no {_tools.INTERPRETERS[language]} on this host "
-                              f"to run {language} tools in a container", lacking)
+        _tools.checked_tool_call(self.kind, language, source, input_json, "a container")
         argv = _tools.tool_argv(language, source)
-        with tempfile.TemporaryFile(dir=self._workdir) as stdin:
-            stdin.write(input_json.encode())
-            stdin.seek(0)
+        with _tools.input_file(input_json, self._workdir) as stdin:
             with CallEvidence.now() as evidence:
                 result = self._warm_exec(argv, stdin)
                 _check_limits_exit(self.kind, result, self.limits, evidence)

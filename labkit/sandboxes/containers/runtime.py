@@ -316,17 +316,11 @@ class OciSandbox(ContainerSandbox):
 
     def _run_tool(self, language: str, source: str, input_json: str) -> str:
         """node or python3 from the host's /usr in a fresh container; input on stdin."""
-        _tools.check_tool_call(language, source, input_json)
-        lacking = _tools.missing_interpreters().get(language)
-        if lacking:
-            raise Unavailable(self.kind, f"no {_tools.INTERPRETERS[language]} on this host "
-                              f"to run {language} tools in a container", lacking)
+        _tools.checked_tool_call(self.kind, language, source, input_json, "a container")
         # No heap flag: the container's memory cgroup is node's cap, as it is python's.
         argv = _tools.tool_argv(language, source)
         folder = self._tool_bundle(argv)
-        with tempfile.TemporaryFile(dir=self._workdir) as stdin:
-            stdin.write(input_json.encode())
-            stdin.seek(0)
+        with _tools.input_file(input_json, self._workdir) as stdin:
             result = self._judge(argv, folder=folder, stdin=stdin)
         return _tools.tool_answer(self.kind, result.returncode, result.stdout, result.stderr)
 
@@ -484,15 +478,9 @@ class OciSandbox(ContainerSandbox):
         """The tool's unchanged program, node or python3 exec'd into a running container on
         the tool root (host /usr read-only), the input on stdin; caps as `run_tool`'s."""
         self._require_open()
-        _tools.check_tool_call(language, source, input_json)
-        lacking = _tools.missing_interpreters().get(language)
-        if lacking:
-            raise Unavailable(self.kind, f"no {_tools.INTERPRETERS[language]} on this host "
-                              f"to run {language} tools in a container", lacking)
+        _tools.checked_tool_call(self.kind, language, source, input_json, "a container")
         argv = _tools.tool_argv(language, source)
-        with tempfile.TemporaryFile(dir=self._workdir) as stdin:
-            stdin.write(input_json.encode())
-            stdin.seek(0)
+        with _tools.input_file(input_json, self._workdir) as stdin:
             result = self._warm_judge("tools", argv, stdin)
         return _tools.tool_answer(self.kind, result.returncode, result.stdout, result.stderr)
 
