@@ -24,7 +24,7 @@ import time
 from typing import ClassVar
 
 import pytest
-from conftest import assert_nothing_new, take_stock
+from conftest import assert_nothing_new, more_than_fit, take_stock
 
 from labkit.errors import GuestError, LimitExceeded, NotOpen, NotSupported
 from labkit.sandboxes import KINDS, Limits, availability, open_sandbox, sandbox_class
@@ -194,7 +194,7 @@ class SandboxContract:
     def test_hold_refuses_more_than_fit_before_starting_any(self, box):
         before = box.footprint().processes
         with pytest.raises(ValueError, match="count"):
-            with box.hold(box.max_live() + 1):
+            with box.hold(more_than_fit(box)):
                 pass
         assert box.footprint().processes == before
 
@@ -246,7 +246,7 @@ class SandboxContract:
         with pytest.raises(ValueError, match="count"):
             box.density_curve([1, 0])
         with pytest.raises(ValueError, match="count"):
-            box.density_curve([1, box.max_live() + 1])
+            box.density_curve([1, more_than_fit(box)])
 
     # --- caps -------------------------------------------------------------------------------
     def test_the_cpu_cap_stops_a_runaway_loop(self, _runs_here):

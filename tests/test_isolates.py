@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from conftest import more_than_fit
 
 from labkit.lab import isolates as viz
 from labkit.sandboxes import availability
@@ -54,7 +55,7 @@ def test_density_curve_grows_with_n_and_releases(box):
 
 def test_density_curve_refuses_bad_counts_before_starting(box):
     with pytest.raises(ValueError, match="count"):
-        box.density_curve([10, box.max_live() + 1])
+        box.density_curve([10, more_than_fit(box)])
     with pytest.raises(ValueError, match="count"):
         box.density_curve([0])
     assert box.live == 0

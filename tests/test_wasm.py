@@ -13,6 +13,7 @@ import time
 
 import pytest
 import wasmtime
+from conftest import more_than_fit
 from contract import SandboxContract
 
 from labkit import paths
@@ -195,7 +196,7 @@ def test_wasi_program_without_start_is_named(box):
 def test_hold_refuses_more_than_fit_before_trying(box):
     maps_before = _room.count_maps()
     with pytest.raises(ValueError, match="vm.max_map_count"):
-        with box.hold(box.max_live() + 1):
+        with box.hold(more_than_fit(box)):
             pass
     assert box.live == 0
     assert _room.count_maps() <= maps_before + 10
