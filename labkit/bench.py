@@ -22,6 +22,8 @@ from .measure import check_count, machine_info, time_calls
 
 # The live-or-recorded path lives in labkit.results; notebooks reach it through bench too.
 from .results import (  # noqa: F401
+    IDLE_NOT_RUNTIME,
+    TOOL_RUNTIME_HELD,
     BenchRun,
     KindResult,
     ResultWarning,
@@ -33,6 +35,7 @@ from .sandboxes import availability, open_sandbox, parse_kinds, sandbox_class
 from .sandboxes._warm import no_warm_reason, warm_how, warm_workload_call
 from .sandboxes.base import Sandbox
 from .workload import (
+    WORKLOAD_LANGUAGES,
     WORKLOADS,  # noqa: F401 (the command line's choices)
     can_host,
     check_workload,
@@ -70,6 +73,12 @@ BASELINE = "wasm"
 # The memory figures a warm row copies from the cold row of the same run.
 MEMORY_KEYS = ("mem_n", "shared_mb", "shared_what", "mem_mb_amortised")
 MEMORY_N = {"quick": 10, "full": 50}
+
+
+def holds_runtime(capabilities, workload: str) -> bool:
+    """Whether a kind's hold can keep this tool workload's runtime live (its memory figure
+    then weighs the tool's runtime, not an idle instance)."""
+    return WORKLOAD_LANGUAGES.get(workload) in capabilities.held_tools
 # Cold calls split into intervals (phases) per kind: a median over a few, in the same run.
 PHASE_CALLS = 5
 
@@ -200,7 +209,8 @@ def bench_kind(kind: str, calls: int | None, warmup: int = DEFAULT_WARMUP, live:
             else:
                 asked = live or MEMORY_N[size]
                 held = min(asked, box.max_live(), live or box.live_counts[size])
-                memory = box.memory_figures(held)
+                weighed = workload if holds_runtime(capabilities, workload) else "fib"
+                memory = box.memory_figures(held, weighed)
                 per_instance = memory.pop("mem_bytes_per_instance")
             versions = box.versions()
             # figures only some kinds have (V8's warm call), with a cold row only
@@ -215,7 +225,8 @@ def bench_kind(kind: str, calls: int | None, warmup: int = DEFAULT_WARMUP, live:
                 if memory_from is not None and memory_from.available:
                     extras["mem_of"] = "the cold row's held instances (same run)"
             if workload != "fib":  # what memory_per_instance held: say so beside the figure
-                extras["mem_of"] = "idle instances of the kind (hold), not the tool's runtime"
+                extras["mem_of"] = (TOOL_RUNTIME_HELD if holds_runtime(capabilities, workload)
+                                    else IDLE_NOT_RUNTIME)
     except Exception as exc:
         if trial_passed and not isinstance(exc, LabkitError):
             raise  # a bug mid-run is a bug, not a machine's state

@@ -47,6 +47,12 @@ FIGURES = ("start_ms_p50", "start_ms_p99", "per_second", "mem_mb_per_instance")
 # Figures a row under load (concurrency above 1) does not measure: saved as null.
 UNDER_LOAD_UNMEASURED = ("mem_mb_per_instance",)
 
+# What a tool row's memory figure weighs (extras["mem_of"]): the tool's runtime, held after
+# one run of the tool, where the kind can hold it; else the kind's idle instance, which a
+# verdict does not judge a tool workload by.
+TOOL_RUNTIME_HELD = "the tool's runtime, held idle after one run of the tool"
+IDLE_NOT_RUNTIME = "idle instances of the kind (hold), not the tool's runtime"
+
 # Warning codes: what a reader (or a program) can test for.
 WIDE_SPREAD = "wide-spread"
 LIVE_CLAMPED = "live-clamped"

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from .reference import figure, numbers_in
+from .results import TOOL_RUNTIME_HELD
 from .sandboxes import kinds
 
 CLAIM_METRIC = "Isolate vs container: start speedup"  # data/reference_figures.csv
@@ -170,7 +171,9 @@ def _pair(claim: Claim, workload: str, iso: Mapping, box: Mapping) -> Verdict:
     else:
         a, b = iso["mem_mb_per_instance"], box["mem_mb_per_instance"]
         floors, floor_ratio = (None, None), None
-        caveat = box.get("mem_of") or iso.get("mem_of") or ""
+        # a tool row whose figure weighs an idle instance, not the tool's runtime, is a caveat
+        weighed = (row.get("mem_of") for row in (box, iso))
+        caveat = next((w for w in weighed if w and w != TOOL_RUNTIME_HELD), "")
     return Verdict(claim, workload, iso["kind"], box["kind"], a, b, _ratio(b, a), floor_ratio,
                    floors, _where(iso), caveat)
 

@@ -173,6 +173,42 @@ def tool_program(language: str, source: str) -> str:
     return f"{source}\n{TOOL_WRAPPERS[language]}"
 
 
+# How a held tool instance idles (for memory): the program, then this, which runs the tool
+# once on the input carried in the program itself (stdin stays free), says READY_LINE, and
+# waits to be killed: the runtime as it is between two calls, its tool loaded and run.
+READY_LINE = "labkit-ready"
+TOOL_HELD_WRAPPERS = {
+    "javascript": """
+;(async () => {
+  await tool(JSON.parse(%(input)s));
+  process.stdout.write("%(ready)s\\n");
+  setInterval(() => {}, 1 << 30);
+})().catch((error) => {
+  process.stderr.write(String((error && error.stack) || error) + "\\n");
+  process.exit(1);
+});
+""",
+    "python": """
+import json as _labkit_json, sys as _labkit_sys, time as _labkit_time
+tool(_labkit_json.loads(%(input)s))
+_labkit_sys.stdout.write("%(ready)s\\n")
+_labkit_sys.stdout.flush()
+while True:
+    _labkit_time.sleep(3600)
+""",
+}
+
+
+def tool_held_program(language: str, source: str, input_json: str) -> str:
+    """A tool's source as a program that runs it once on `input_json`, prints READY_LINE
+    and idles: what a kind holds when it weighs a tool's runtime (bench's memory figure of
+    a tool workload)."""
+    tool_program(language, source)  # the same checks of language and source
+    # JSON text is a string literal in both languages once quoted as JSON
+    return f"{source}\n" + TOOL_HELD_WRAPPERS[language] % {
+        "input": json.dumps(input_json), "ready": READY_LINE}
+
+
 # --- workloads as a dimension of bench ------------------------------------------------------
 # fib: the floor (labkit's smallest program in each sandbox's own language); the tool calls:
 # the standard tool program, in the language each names.

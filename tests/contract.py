@@ -33,6 +33,7 @@ from labkit.workload import (
     MAX_N,
     STANDARD_N,
     TOOL_LANGUAGES,
+    WORKLOAD_LANGUAGES,
     check_tool_output,
     expected,
     tool_input,
@@ -226,6 +227,39 @@ class SandboxContract:
                 raise interruption("inside with")
         assert_nothing_new(_nothing_left, places)
         assert self.live_instances(inner) in (None, 0)
+
+    # --- holding a tool's runtime (what bench weighs for a tool workload) ------------------
+    @pytest.mark.parametrize("workload", ["tool-js", "tool-py"])
+    def test_a_held_tool_is_its_runtime_live_then_gone(self, box, places, _nothing_left,
+                                                        workload):
+        language = WORKLOAD_LANGUAGES[workload]
+        if language not in box.capabilities.held_tools:
+            with pytest.raises(NotSupported, match=workload):
+                with box.hold(1, workload):
+                    pass
+            return
+        if language not in box.capabilities.tools:
+            pytest.fail(f"{self.kind} says it holds {language} tools it cannot run")
+        idle = box.memory_per_instance(2)
+        runtime = box.memory_per_instance(2, workload)
+        # An interpreter with the tool run once weighs megabytes, and more than the kind's
+        # own idle instance (a shell, an empty isolate, a page of linear memory).
+        assert 2**20 < runtime < 200 * 2**20, f"{runtime:,.0f} bytes per held {workload}"
+        assert runtime > idle, (runtime, idle)
+        assert_nothing_new(_nothing_left, places)
+        assert self.live_instances(box) in (None, 0)
+        assert box.run_standard() == expected()
+
+    def test_a_held_tool_is_released_after_an_exception(self, box, places, _nothing_left):
+        (language, *_) = box.capabilities.held_tools or (None,)
+        if language is None:
+            pytest.skip(f"{self.kind} holds no tool runtime")
+        workload = next(w for w, lang in WORKLOAD_LANGUAGES.items() if lang == language)
+        with pytest.raises(KeyboardInterrupt):
+            with box.hold(2, workload):
+                raise KeyboardInterrupt("inside a tool hold")
+        assert_nothing_new(_nothing_left, places)
+        assert self.live_instances(box) in (None, 0)
 
     # --- memory ---------------------------------------------------------------------------
     def test_memory_per_instance_is_in_a_sane_range(self, box):

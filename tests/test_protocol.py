@@ -108,7 +108,7 @@ def test_a_new_kind_gets_the_not_open_check_without_writing_it():
         def cold_call(self, n=20):
             return 6765
 
-        def hold(self, count):
+        def hold(self, count, workload="fib"):
             raise NotImplementedError
 
         def footprint(self):

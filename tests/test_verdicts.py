@@ -135,6 +135,19 @@ def test_a_memory_caveat_from_the_row_is_said_in_the_sentence():
     assert memory.as_row()["pair"] == "v8 vs runc"
 
 
+def test_a_tool_row_that_weighed_the_tools_runtime_is_judged():
+    from labkit.results import TOOL_RUNTIME_HELD
+    vs = verdicts.judge([row("v8", 4.0, workload="tool-js", mem_of=TOOL_RUNTIME_HELD),
+                         row("runc", 40.0, workload="tool-js", mem_of=TOOL_RUNTIME_HELD)])
+    memory = one(vs, "memory", "tool-js")
+    assert memory.caveat == "" and memory.word is not None
+    assert "what was weighed" not in verdicts.sentence(memory)
+    # one side weighed an idle instance: the pair is not judged, and says why
+    vs = verdicts.judge([row("v8", 4.0, workload="tool-js", mem_of=TOOL_RUNTIME_HELD),
+                         row("runc", 40.0, workload="tool-js", mem_of="idle instances")])
+    assert one(vs, "memory", "tool-js").word is None
+
+
 def test_the_report_goes_workload_by_workload_and_marks_recorded_pairs():
     live = [row("v8", 4.0), row("runc", 40.0)]
     recorded = [row("v8", 5.0, workload="tool-js", source="bench-r.json"),

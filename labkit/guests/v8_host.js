@@ -9,6 +9,8 @@
 //   POST /run                  body {"source", "fn", "args", "id"}: the reader's own module;
 //                              a fresh anonymous isolate, or the named isolate `id` if given
 //   POST /hold?prefix=p&count=N  N named isolates created and kept alive until restart
+//   POST /hold-tool?prefix=p&count=N  body {"source", "fn", "args"}: the same, each isolate
+//                              the reader's module, its function called once
 //   GET  /phase-load?id=x, /phase-call?id=x&n=20   one cold call in two steps (phases)
 //
 // Every request must carry the per-run secret in X-Labkit-Token (env.TOKEN), or gets 403:
@@ -133,6 +135,16 @@ export default {
         for (let i = 0; i < count; i++) {
           const held = env.LOADER.get(`hold-${prefix}-${i}`, standardCode);
           const answer = await standard(held, 1);
+          if (answer.status !== 200) return answer;
+        }
+        return Response.json({ value: count });
+      }
+      case "/hold-tool": {
+        const prefix = params.get("prefix"), count = Number(params.get("count"));
+        const { source, fn, args } = await request.json();
+        for (let i = 0; i < count; i++) {
+          const held = env.LOADER.get(`hold-${prefix}-${i}`, () => workerCode(source));
+          const answer = await call(held, fn, args);
           if (answer.status !== 200) return answer;
         }
         return Response.json({ value: count });

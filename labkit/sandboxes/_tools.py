@@ -11,10 +11,20 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import selectors
 import tempfile
+import time
 
 from ..errors import GuestError, Unavailable
-from ..workload import TOOL_LANGUAGES, tool_program
+from ..workload import (
+    READY_LINE,
+    TOOL_LANGUAGES,
+    WORKLOAD_LANGUAGES,
+    tool_held_program,
+    tool_input,
+    tool_program,
+    tool_source,
+)
 
 # The system's interpreters (not a version manager's shim on PATH): the same paths inside a
 # container that sees the host's /usr.
@@ -31,6 +41,9 @@ MAX_INPUT_BYTES = 8 * 2**20
 # is RLIMIT_AS, node gets this much on top of Limits.memory_mb, and its JavaScript heap is
 # capped at memory_mb by --max-old-space-size instead.
 NODE_RESERVED_MB = 1024
+# How long a held tool instance may take to run its tool once and say it is ready (node
+# starts in well under a second; a sandbox that starts slowly adds its own).
+HELD_TOOL_SECONDS = 60
 
 
 def check_tool_call(language: str, source: str, input_json: str) -> None:
@@ -45,13 +58,17 @@ def check_tool_call(language: str, source: str, input_json: str) -> None:
         raise ValueError("the tool's source must not contain NUL characters")
 
 
-def tool_argv(language: str, source: str, heap_mb: float | None = None) -> list[str]:
+def tool_argv(language: str, source: str, heap_mb: float | None = None,
+              held_input: str | None = None) -> list[str]:
     """The command line that runs `source` in `language` (its program as one argument);
-    `heap_mb` caps node's JavaScript heap where no cgroup caps its memory (a process)."""
+    `heap_mb` caps node's JavaScript heap where no cgroup caps its memory (a process).
+    With `held_input`, the program runs the tool once on it, prints READY_LINE and idles
+    (`workload.tool_held_program`): a held instance, weighed for memory."""
     if language not in TOOL_LANGUAGES:
         raise ValueError(f"no interpreter for {language!r}; valid ones are: "
                          f"{', '.join(TOOL_LANGUAGES)}")
-    program = tool_program(language, source)
+    program = (tool_program(language, source) if held_input is None else
+               tool_held_program(language, source, held_input))
     size = len(program.encode())
     if size > MAX_PROGRAM_BYTES:
         raise ValueError(f"the tool's program is {size:,} bytes; one command-line argument "
@@ -105,3 +122,26 @@ def tool_answer(kind: str, returncode: int, stdout: str, stderr: str) -> str:
     except ValueError:
         raise GuestError(kind, f"the tool's output is not JSON: {stdout[:80]!r}") from None
     return stdout
+
+
+def held_tool_argv(workload: str, heap_mb: float | None = None) -> list[str]:
+    """The command line of one held instance of a tool workload: the standard tool, run
+    once on the standard input, then idle (READY_LINE on stdout once it is)."""
+    language = WORKLOAD_LANGUAGES[workload]
+    return tool_argv(language, tool_source(language), heap_mb, held_input=tool_input(0))
+
+
+def wait_ready(stream, seconds: float) -> bool:
+    """Whether READY_LINE arrives on `stream` (a held instance's stdout) within `seconds`."""
+    deadline = time.monotonic() + seconds
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, selectors.EVENT_READ)
+        while (left := deadline - time.monotonic()) > 0:
+            if not selector.select(left):
+                return False
+            line = stream.readline()
+            if not line:  # end of file: the instance is gone
+                return False
+            if line.decode(errors="replace").strip() == READY_LINE:
+                return True
+    return False

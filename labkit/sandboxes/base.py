@@ -41,7 +41,7 @@ from ..errors import (
     Unavailable,
 )
 from ..measure import Memory, check_count
-from ..workload import STANDARD_N, check_n, check_workload, expected
+from ..workload import STANDARD_N, WORKLOAD_LANGUAGES, check_n, check_workload, expected
 
 # Every sandbox inside its `with` block, so a SIGTERM can close them all.
 _open_boxes: weakref.WeakSet = weakref.WeakSet()
@@ -188,6 +188,8 @@ class Capabilities:
     pids_cap: whether Limits.pids is enforced.
     tools: the languages `run_tool(language, source, input_json)` hosts ("javascript",
         "python"): the same agent-written program, unchanged, in every kind that has it.
+    held_tools: the tool languages `hold(count, workload)` can keep live, each instance the
+        tool's runtime after one run of the tool (what bench weighs for a tool workload).
     """
 
     family: Literal["isolate", "process", "namespaces", "container", "user-space kernel",
@@ -201,6 +203,7 @@ class Capabilities:
     restart: bool = False
     pids_cap: bool = False
     tools: tuple[str, ...] = ()
+    held_tools: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.family not in FAMILIES:
@@ -405,10 +408,35 @@ class Sandbox(ABC):
         return answer
 
     @abstractmethod
-    def hold(self, count: int) -> AbstractContextManager[list]:
+    def hold(self, count: int, workload: str = "fib") -> AbstractContextManager[list]:
         """Keep `count` idle instances alive inside the `with` block; release them after.
 
-        Implementations start with `self.check_live_count(count)`."""
+        With a tool workload ("tool-js", "tool-py"), each instance is the tool's runtime
+        after one run of the standard tool, idle (a kind whose `held_tools` lack the
+        language raises NotSupported). Implementations start with
+        `self.check_live_count(count)` and `self.held_language(workload)`."""
+
+    def _prepare_hold(self, workload: str) -> None:
+        """Load what every held instance of `workload` shares before memory is weighed (a
+        kind with such a part overrides this; most have none)."""
+        return None
+
+    def held_language(self, workload: str) -> str | None:
+        """The tool language a hold of `workload` keeps running (None for fib: the kind's
+        own idle instance), or NotSupported naming the kinds that can hold it."""
+        if check_workload(workload) == "fib":
+            return None
+        language = WORKLOAD_LANGUAGES[workload]
+        if language not in self.capabilities.held_tools:
+            from . import KINDS, sandbox_class
+            able = []
+            for kind in KINDS:
+                with contextlib.suppress(Unavailable):
+                    if language in sandbox_class(kind).capabilities.held_tools:
+                        able.append(kind)
+            raise NotSupported(self.kind, f"hold(count, {workload!r}) (a live {language} "
+                               "tool runtime, weighed for memory)", able)
+        return language
 
     @abstractmethod
     def footprint(self) -> Memory:
@@ -428,8 +456,9 @@ class Sandbox(ABC):
 
     # --- density: one method for every kind ------------------------------------------
     @_needs_open
-    def density_curve(self, counts: Iterable[int]) -> list[dict]:
-        """Memory added by `n` live instances, for each n in `counts`.
+    def density_curve(self, counts: Iterable[int], workload: str = "fib") -> list[dict]:
+        """Memory added by `n` live instances (of `workload`, as `hold` keeps them), for
+        each n in `counts`.
 
         Rows: n, total_mb (PSS added), kb_per_instance, seconds_to_start (to start all
         n), processes (added), before_mb (the footprint the point started from). Every
@@ -437,14 +466,16 @@ class Sandbox(ABC):
         `restart` gets a fresh runtime before each point.
         """
         counts = [self.check_live_count(count) for count in counts]
-        return [self._density_point(count) for count in counts]
+        self.held_language(workload)
+        return [self._density_point(count, workload) for count in counts]
 
-    def _density_point(self, count: int) -> dict:
+    def _density_point(self, count: int, workload: str = "fib") -> dict:
         if self.capabilities.restart:
             self.fresh_runtime()
+        self._prepare_hold(workload)
         before = self.footprint()
         started = time.perf_counter()
-        with self.hold(count):
+        with self.hold(count, workload):
             up = time.perf_counter() - started
             during = self.footprint()
         added = during - before
@@ -453,11 +484,11 @@ class Sandbox(ABC):
                 "before_mb": before.pss / 1e6}
 
     @_needs_open
-    def memory_per_instance(self, count: int | None = None) -> float:
-        """Bytes of PSS each live instance adds, measured over `count` held at once
-        (default: live_counts["quick"]); one point of density_curve."""
+    def memory_per_instance(self, count: int | None = None, workload: str = "fib") -> float:
+        """Bytes of PSS each live instance (of `workload`) adds, measured over `count` held
+        at once (default: live_counts["quick"]); one point of density_curve."""
         count = self.live_counts["quick"] if count is None else count
-        (row,) = self.density_curve([count])
+        (row,) = self.density_curve([count], workload)
         return max(row["total_mb"] * 1e6, 0.0) / row["n"]
 
     # --- one memory method: the same N for every kind, the shared runtime apart ----------
@@ -473,7 +504,7 @@ class Sandbox(ABC):
         """What a kind with a shared runtime measures (called only while open)."""
         return Memory(), NOTHING_SHARED
 
-    def memory_figures(self, count: int) -> dict:
+    def memory_figures(self, count: int, workload: str = "fib") -> dict:
         """Memory per live instance over `count` held at once, the shared runtime apart and
         amortised over the same count: the extras bench writes beside
         mem_mb_per_instance ("mem_n", "shared_mb", "shared_what", "mem_mb_amortised") and,
@@ -485,9 +516,10 @@ class Sandbox(ABC):
         count = self.check_live_count(count)
         if self.capabilities.restart:
             self.fresh_runtime()
+        self._prepare_hold(workload)  # what every held instance shares is loaded first
         shared, what = self.shared_footprint()
         shared_mb = max(shared.pss, 0) / 1e6
-        per_instance = self.memory_per_instance(count)
+        per_instance = self.memory_per_instance(count, workload)
         return {"mem_n": count, "shared_mb": shared_mb, "shared_what": what,
                 "mem_mb_amortised": per_instance / 1e6 + shared_mb / count,
                 "mem_bytes_per_instance": per_instance}

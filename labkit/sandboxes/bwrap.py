@@ -47,7 +47,7 @@ from ..errors import (
     LimitExceeded,
 )
 from ..measure import Memory, processes_memory
-from ..workload import STANDARD_N, check_n
+from ..workload import READY_LINE, STANDARD_N, check_n
 from . import _owned, _tools
 from .base import Availability, Capabilities, Limits, Sandbox
 from .containers import bundle
@@ -69,7 +69,6 @@ OUT_OF_MEMORY = ("out of memory", "cannot allocate memory")
 # no cgroup to ask).
 TOOL_OUT_OF_MEMORY = ("heap out of memory", "memoryerror", "failed to reserve virtual memory")
 # What a held guest prints once it runs, before it sleeps.
-READY = "ready"
 START_SECONDS = 30
 
 
@@ -172,7 +171,7 @@ class BwrapSandbox(Sandbox):
         memory_cap="address space of each process inside (RLIMIT_AS); no total: bwrap sets "
                    "no cgroup",
         guest_languages=("sh",), scripts=True, pids_cap=False,
-        tools=("javascript", "python"))
+        tools=("javascript", "python"), held_tools=("javascript", "python"))
     live_counts = {"quick": 50, "full": 200}
 
     def __init__(self, limits: Limits | None = None):
@@ -331,13 +330,8 @@ class BwrapSandbox(Sandbox):
         host); the input on stdin. node gets room for V8's address-space reservations under
         RLIMIT_AS and its heap capped by --max-old-space-size instead (as a plain process)."""
         _tools.checked_tool_call(self.kind, language, source, input_json, "bubblewrap")
-        if self._tool_rootfs is None:
-            self._tool_rootfs = bundle.build_rootfs(self._workdir / "rootfs-tools",
-                                                    use_host=True)
-        room = _tools.NODE_RESERVED_MB if language == "javascript" else 0
-        limits = replace(self.limits, memory_mb=self.limits.memory_mb + room)
-        argv = ["/usr/bin/env", "-i", *(f"{k}={v}" for k, v in _tools.TOOL_ENV.items()),
-                *_tools.tool_argv(language, source, self.limits.memory_mb)]
+        argv, limits = self._tool_command(
+            language, _tools.tool_argv(language, source, self.limits.memory_mb))
         with _tools.input_file(input_json) as stdin:
             result, seconds = self._run(argv, self._tool_rootfs, limits, stdin)
         self._check_cpu(result, seconds)
@@ -348,6 +342,17 @@ class BwrapSandbox(Sandbox):
             raise LabkitError(f"bwrap could not make the sandbox: "
                               f"{result.stderr.strip()[:300]}")
         return _tools.tool_answer(self.kind, result.returncode, result.stdout, result.stderr)
+
+    def _tool_command(self, language: str, tool_argv: list[str]) -> tuple[list[str], Limits]:
+        """A tool's command line with a clean environment, and the caps it runs under (node
+        gets room for V8's address-space reservations), the tool root made if need be."""
+        if self._tool_rootfs is None:
+            self._tool_rootfs = bundle.build_rootfs(self._workdir / "rootfs-tools",
+                                                    use_host=True)
+        room = _tools.NODE_RESERVED_MB if language == "javascript" else 0
+        limits = replace(self.limits, memory_mb=self.limits.memory_mb + room)
+        env = [f"{key}={value}" for key, value in _tools.TOOL_ENV.items()]
+        return ["/usr/bin/env", "-i", *env, *tool_argv], limits
 
     def floor_call(self) -> None:
         """`bwrap --version` started the way every call starts its sandbox (the same caps
@@ -386,12 +391,20 @@ class BwrapSandbox(Sandbox):
 
     # --- many at once -------------------------------------------------------------
     @contextlib.contextmanager
-    def hold(self, count: int):
+    def hold(self, count: int, workload: str = "fib"):
         self.check_live_count(count)
-        command = self.command(["/bin/sh", "-c", f"echo {READY}; exec sleep {HOLD_SECONDS}"])
+        language = self.held_language(workload)
+        if language is None:
+            command = self.command(["/bin/sh", "-c",
+                                    f"echo {READY_LINE}; exec sleep {HOLD_SECONDS}"])
+            limits = self.limits
+        else:  # the tool's runtime, its tool run once, idle
+            argv, limits = self._tool_command(
+                language, _tools.held_tool_argv(workload, self.limits.memory_mb))
+            command = self.command(argv, self._tool_rootfs)
         try:
             for number in range(1, count + 1):
-                proc = _start(command, self.limits)
+                proc = _start(command, limits)
                 self._held.append(proc)  # tracked before it is up, so never missed
                 self._wait_ready(proc, number, count)
             yield list(self._held)
@@ -399,11 +412,7 @@ class BwrapSandbox(Sandbox):
             self._release()
 
     def _wait_ready(self, proc: subprocess.Popen, number: int, count: int) -> None:
-        with selectors.DefaultSelector() as selector:
-            selector.register(proc.stdout, selectors.EVENT_READ)
-            ready = selector.select(START_SECONDS)
-        line = proc.stdout.readline().decode(errors="replace").strip() if ready else ""
-        if line != READY:
+        if not _tools.wait_ready(proc.stdout, START_SECONDS):
             _kill_group(proc.pid)
             proc.wait()
             error = proc.stderr.read().decode(errors="replace").strip()[-300:]

@@ -35,7 +35,6 @@ import contextlib
 import functools
 import itertools
 import os
-import select
 import shutil
 import signal
 import subprocess
@@ -47,6 +46,7 @@ import psutil
 from .. import paths
 from ..errors import LIMIT_OUTPUT, LIMIT_TIME, LabkitError, LimitExceeded
 from ..measure import Memory, processes_memory
+from ..workload import READY_LINE
 from . import _owned, _tools
 from .base import Availability, Capabilities, Limits
 from .containers import bundle
@@ -72,7 +72,6 @@ PLATFORMS = ("systrap", "ptrace")
 START_SECONDS = 30
 STOP_SECONDS = 10
 # What a held guest prints once it runs, before it sleeps.
-READY = "ready"
 
 
 @functools.cache
@@ -116,7 +115,7 @@ class GvisorSandbox(ContainerSandbox):
         memory_cap="the sandbox's memory cgroup: the guest AND gVisor's own kernel (Sentry, "
                    "gofer), so the guest gets less than the cap",
         guest_languages=("sh",), scripts=True, pids_cap=False,
-        tools=("javascript", "python"))
+        tools=("javascript", "python"), held_tools=("javascript", "python"))
     # A sandbox costs ~10-15 MB and ~0.1-0.3 s to start: few at once, few calls in a bench.
     live_counts = {"quick": 5, "full": 20}
     bench_calls = {"quick": 20, "full": 200}
@@ -320,9 +319,14 @@ class GvisorSandbox(ContainerSandbox):
 
     # --- many at once -------------------------------------------------------------
     @contextlib.contextmanager
-    def hold(self, count: int):
+    def hold(self, count: int, workload: str = "fib"):
         self.check_live_count(count)
-        folder = self._bundle(["/bin/sh", "-c", f"echo {READY}; exec sleep {HOLD_SECONDS}"])
+        language = self.held_language(workload)
+        if language is None:
+            folder = self._bundle(["/bin/sh", "-c",
+                                   f"echo {READY_LINE}; exec sleep {HOLD_SECONDS}"])
+        else:  # the tool's runtime, its tool run once, idle; the memory cgroup caps it
+            folder = self._bundle(_tools.held_tool_argv(workload), tool=True)
         try:
             for _ in range(count):
                 cid = _owned.new_container_id()
@@ -339,10 +343,8 @@ class GvisorSandbox(ContainerSandbox):
             self._release()
 
     def _wait_ready(self, runner: subprocess.Popen, number: int, count: int) -> None:
-        """Block until the held guest printed READY (it runs), or fail saying why not."""
-        ready, _, _ = select.select([runner.stdout], [], [], START_SECONDS)
-        line = runner.stdout.readline().decode(errors="replace").strip() if ready else ""
-        if line != READY:
+        """Block until the held guest printed READY_LINE (it runs), or fail saying why not."""
+        if not _tools.wait_ready(runner.stdout, START_SECONDS):
             if runner.poll() is None:
                 runner.kill()
             runner.wait()

@@ -37,6 +37,7 @@ from ..errors import (
     LIMIT_OUTPUT,
     LIMIT_TIME,
     GuestError,
+    LabkitError,
     LimitExceeded,
     NotSupported,
     Unavailable,
@@ -143,7 +144,8 @@ class ProcessSandbox(Sandbox):
                                 memory_cap="address space of the shell (RLIMIT_AS); a tool "
                                            "in node: its JavaScript heap (+1 GB of address "
                                            "space for V8's reservations)",
-                                tools=("javascript", "python"), warm_calls=True)
+                                tools=("javascript", "python"), warm_calls=True,
+                                held_tools=("javascript", "python"))
     live_counts = {"quick": 50, "full": 500}
     warm_how = ("one long-running interpreter (node, python3; a shell for fib) answering "
                 "calls on stdin, each tool run in a fresh namespace; same rlimits per call")
@@ -192,15 +194,27 @@ class ProcessSandbox(Sandbox):
             raise GuestError(self.kind, f"unexpected output {done.stdout[:80]!r}") from None
 
     @contextlib.contextmanager
-    def hold(self, count: int):
+    def hold(self, count: int, workload: str = "fib"):
         self.check_live_count(count)
+        language = self.held_language(workload)
         held = self._held
         try:
-            for _ in range(count):
-                # An idle shell, blocked reading its stdin until we close it.
-                held.append(subprocess.Popen([*shell_command(), "-c", "read _"],
-                                             stdin=subprocess.PIPE,
-                                             preexec_fn=_rlimits(self.limits)))
+            for number in range(1, count + 1):
+                if language is None:  # an idle shell, blocked reading its stdin
+                    held.append(subprocess.Popen([*shell_command(), "-c", "read _"],
+                                                 stdin=subprocess.PIPE,
+                                                 preexec_fn=_rlimits(self.limits)))
+                    continue
+                # the tool's runtime, its tool run once, idle (as between two calls)
+                proc = subprocess.Popen(
+                    _tools.held_tool_argv(workload, self.limits.memory_mb),
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                    env=_tools.TOOL_ENV, cwd="/",
+                    preexec_fn=_tool_rlimits(self.limits, language))
+                held.append(proc)
+                if not _tools.wait_ready(proc.stdout, _tools.HELD_TOOL_SECONDS):
+                    raise LabkitError(f"process: held {workload} instance {number} of {count} "
+                                      f"was not ready within {_tools.HELD_TOOL_SECONDS} s")
             yield list(held)
         finally:
             self._release()
@@ -210,8 +224,9 @@ class ProcessSandbox(Sandbox):
             proc.kill()
         for proc in self._held:
             proc.wait()
-            if proc.stdin:
-                proc.stdin.close()
+            for stream in (proc.stdin, proc.stdout):
+                if stream:
+                    stream.close()
         self._held.clear()
 
     def footprint(self) -> Memory:

@@ -22,7 +22,7 @@ import psutil
 
 from ...errors import LIMIT_CPU, GuestError, LabkitError, LimitExceeded, Unavailable
 from ...measure import Memory, processes_memory
-from ...workload import STANDARD_N, check_n
+from ...workload import READY_LINE, STANDARD_N, check_n
 from .. import _owned, _tools
 from ..base import Availability, Limits
 from . import bundle, seccomp
@@ -70,7 +70,7 @@ class CliSandbox(ContainerSandbox):
     live_counts = {"quick": 10, "full": 50}
     bench_calls = {"quick": 20, "full": 200}
     capabilities = replace(ContainerSandbox.capabilities, warm_calls=True,
-                           tools=("javascript", "python"))
+                           tools=("javascript", "python"), held_tools=("javascript", "python"))
     # Tool calls: node or python3 from the host's /usr, bind-mounted read-only into a second
     # local image made from the same tool root filesystem runc and crun use (links only:
     # /bin -> usr/bin and so on), input on stdin. Imported, never pulled.
@@ -233,25 +233,41 @@ class CliSandbox(ContainerSandbox):
         return _tools.tool_answer(self.kind, result.returncode, result.stdout, result.stderr)
 
     @contextlib.contextmanager
-    def hold(self, count: int):
+    def hold(self, count: int, workload: str = "fib"):
         self.check_live_count(count)
+        language = self.held_language(workload)
+        # a held tool: its runtime, the tool run once, idle (the memory cgroup caps it)
+        program = ([self.image, "/bin/sleep", str(HOLD_SECONDS)] if language is None else
+                   [*self._tool_args(), self.tool_image, *_tools.held_tool_argv(workload)])
         try:
             for _ in range(count):
                 name = _owned.new_container_id()
                 self._held[name] = None
                 done = run_quiet([*self._cli(), "run", "--detach",
-                                      *self._container_args(name), self.image,
-                                      "/bin/sleep", str(HOLD_SECONDS)], timeout=60,
+                                      *self._container_args(name), *program], timeout=60,
                                      cwd=self._workdir)
                 if done.returncode != 0:
                     raise LabkitError(f"{self.kind} could not start a live container: "
                                       f"{done.stderr.strip()[-300:]}")
+                if language is not None:
+                    self._wait_ready(name)
                 pid = run_quiet([*self._cli(), "inspect", "--format",
                                      "{{.State.Pid}}", name]).stdout.strip()
                 self._held[name] = int(pid) if pid.isdigit() else None
             yield list(self._held)
         finally:
             self._release()
+
+    def _wait_ready(self, name: str) -> None:
+        """Block until a held tool container printed READY_LINE (its `logs` say so)."""
+        deadline = time.monotonic() + _tools.HELD_TOOL_SECONDS
+        while time.monotonic() < deadline:
+            logs = run_quiet([*self._cli(), "logs", name], timeout=30)
+            if READY_LINE in logs.stdout.split():
+                return
+            time.sleep(0.05)
+        raise LabkitError(f"{self.kind}: held tool container {name} was not ready within "
+                          f"{_tools.HELD_TOOL_SECONDS} s")
 
     def _release(self) -> None:
         names = list(self._held)

@@ -70,7 +70,7 @@ class OciSandbox(ContainerSandbox):
     """
 
     capabilities = replace(ContainerSandbox.capabilities, tools=("javascript", "python"),
-                           warm_calls=True)
+                           warm_calls=True, held_tools=("javascript", "python"))
     warm_how = ("exec into a running container (namespaces, cgroup and root made ahead): "
                 "each call a new process in it, `exec` on the call")
     binary: ClassVar[str]
@@ -88,6 +88,7 @@ class OciSandbox(ContainerSandbox):
         self._script_bundles: OrderedDict[tuple, Path] = OrderedDict()
         self._bundle_numbers = itertools.count()
         self._held: dict[str, int | None] = {}
+        self._held_pipes: list = []  # held tools' stdout, closed with them
         self._running: str | None = None  # the container of the call under way
         self._binary: str | None = None
         self._command: list[str] = []  # how to reach the runtime (set when opened)
@@ -406,9 +407,13 @@ class OciSandbox(ContainerSandbox):
 
     # --- many at once -------------------------------------------------------------
     @contextlib.contextmanager
-    def hold(self, count: int):
+    def hold(self, count: int, workload: str = "fib"):
         self.check_live_count(count)
-        bundle = self._bundle(["/bin/sleep", str(HOLD_SECONDS)])
+        language = self.held_language(workload)
+        if language is None:
+            bundle = self._bundle(["/bin/sleep", str(HOLD_SECONDS)])
+        else:  # the tool's runtime, its tool run once, idle; the memory cgroup caps it
+            bundle = self._tool_bundle(_tools.held_tool_argv(workload))
         log = self._workdir / "hold-stderr.log"
         try:
             with open(log, "w") as err:
@@ -417,19 +422,33 @@ class OciSandbox(ContainerSandbox):
                     self._held[cid] = None  # tracked before it exists, so never missed
                     self._for_container(bundle, cid)
                     pid_file = self._workdir / f"{cid}.pid"
-                    # Detached: runc exits once the container runs; stdio goes to a file
-                    # (a pipe would be held open by the container).
-                    done = subprocess.run(
+                    # Detached: runc exits once the container runs. A held tool's stdout
+                    # is a pipe it keeps (read for READY_LINE); else stdio goes nowhere.
+                    runner = subprocess.Popen(
                         [*self._command, "run", "--detach", "--pid-file", str(pid_file),
                          "--bundle", str(bundle), cid],
-                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                        timeout=SETUP_SECONDS * 3)
-                    if done.returncode != 0:
+                        stdin=subprocess.DEVNULL, stderr=err,
+                        stdout=subprocess.DEVNULL if language is None else subprocess.PIPE)
+                    if runner.stdout is not None:
+                        self._held_pipes.append(runner.stdout)
+                    try:
+                        returncode = runner.wait(timeout=SETUP_SECONDS * 3)
+                    except subprocess.TimeoutExpired:
+                        runner.kill()
+                        runner.wait()
+                        raise LabkitError(f"{self.kind} run --detach took over "
+                                          f"{SETUP_SECONDS * 3} s") from None
+                    if returncode != 0:
                         err.flush()
                         raise LabkitError(f"{self.kind} could not start live container "
                                           f"{len(self._held)} of {count}: "
                                           f"{log.read_text().strip()[-300:]}")
                     self._held[cid] = int(pid_file.read_text())
+                    if runner.stdout is not None and not _tools.wait_ready(
+                            runner.stdout, _tools.HELD_TOOL_SECONDS):
+                        raise LabkitError(f"{self.kind}: held {workload} container "
+                                          f"{len(self._held)} of {count} was not ready "
+                                          f"within {_tools.HELD_TOOL_SECONDS} s")
             yield list(self._held)
         finally:
             self._release()
@@ -437,6 +456,8 @@ class OciSandbox(ContainerSandbox):
     def _release(self) -> None:
         """Delete every held container, several at a time."""
         names = list(self._held)
+        while self._held_pipes:
+            self._held_pipes.pop().close()
         for start in range(0, len(names), 16):
             batch = [subprocess.Popen([*self._command, "delete", "--force", cid],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

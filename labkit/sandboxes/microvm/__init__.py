@@ -403,8 +403,9 @@ class MicrovmSandbox(Sandbox):
         return run
 
     @contextlib.contextmanager
-    def hold(self, count: int):
+    def hold(self, count: int, workload: str = "fib"):
         self.check_live_count(count)
+        self.held_language(workload)  # its initramfs carries no interpreter: fib only
         append = self._append("hold")
         deadline = time.monotonic() + BOOT_SECONDS[self._accel.name] * max(1, count / 2)
         try:

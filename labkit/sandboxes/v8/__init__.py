@@ -57,7 +57,7 @@ from ...errors import (
     Unavailable,
 )
 from ...measure import Memory, check_count, processes_memory, time_calls
-from ...workload import STANDARD_N, check_n
+from ...workload import STANDARD_N, check_n, tool_input, tool_source
 from ..base import Availability, Capabilities, Limits, Sandbox
 from . import workerd
 from .workerd import WorkerdFailed, WorkerdServer
@@ -107,7 +107,7 @@ class V8Sandbox(Sandbox):
         memory_cap="JS heap per isolate (--max-old-space-size), and a budget on all of "
                    "workerd for what lives outside the heap",
         guest_languages=("javascript",), exports=True, warm_calls=True, restart=True,
-        tools=("javascript",))
+        tools=("javascript",), held_tools=("javascript",))
     live_counts = {"quick": 50, "full": 500}
     warm_how = ("one long-lived isolate reused (named, per program): its code loaded once, "
                 "each call runs the function again")
@@ -272,18 +272,26 @@ class V8Sandbox(Sandbox):
         return self.run_js(source, export, args)
 
     @contextlib.contextmanager
-    def hold(self, count: int):
-        """`count` isolates alive at once inside workerd.
+    def hold(self, count: int, workload: str = "fib"):
+        """`count` isolates alive at once inside workerd; for "tool-js", each with the
+        standard tool loaded and called once (the tool call's module, as `run_tool` runs it).
 
         workerd has no call to unload a named isolate, so they are released by restarting
         workerd after the block (a few tens of milliseconds).
         """
         self.check_live_count(count)
+        language = self.held_language(workload)
         prefix = f"{next(self._holds)}-{uuid.uuid4().hex[:8]}"
         self._hold_bytes = count * HOLD_BUDGET_BYTES
+        timeout = max(self.limits.cpu_seconds, 5 + 0.05 * count)
         try:
-            self._request("POST", f"/hold?prefix={prefix}&count={count}",
-                          timeout=max(self.limits.cpu_seconds, 5 + 0.05 * count))
+            if language is None:
+                self._request("POST", f"/hold?prefix={prefix}&count={count}", timeout=timeout)
+            else:
+                body = json.dumps({"source": tool_source(language) + "\n" + TOOL_ENTRY,
+                                   "fn": TOOL_ENTRY_NAME, "args": [tool_input(0)]})
+                self._request("POST", f"/hold-tool?prefix={prefix}&count={count}", body,
+                              timeout=timeout)
             yield [f"hold-{prefix}-{i}" for i in range(count)]
         finally:
             self._hold_bytes = 0

@@ -54,7 +54,16 @@ import wasmtime
 
 from ...errors import LIMIT_TIME, GuestError, LabkitError, LimitExceeded, NotSupported
 from ...measure import Memory, check_count, processes_memory
-from ...workload import STANDARD_N, check_n, expected, tool_program
+from ...workload import (
+    STANDARD_N,
+    WORKLOAD_LANGUAGES,
+    check_n,
+    check_tool_output,
+    expected,
+    tool_input,
+    tool_program,
+    tool_source,
+)
 from .. import _tools
 from ..base import Availability, Capabilities, Limits, Sandbox, phase_split
 from . import _capi, _pooled, _python, _room
@@ -346,7 +355,7 @@ class WasmSandbox(Sandbox):
     capabilities = Capabilities(family="isolate", cpu_cap="wall-clock",
                                 memory_cap="linear memory per isolate (Store limits)",
                                 guest_languages=("wat",), exports=True, tools=("python",),
-                                warm_calls=True)
+                                held_tools=("python",), warm_calls=True)
     live_counts = {"quick": 1000, "full": 10_000}
     warm_how = _pooled.WARM_HOW
 
@@ -359,6 +368,7 @@ class WasmSandbox(Sandbox):
         self._ticker: _EpochTicker | None = None
         self._modules: OrderedDict = OrderedDict()
         self._held: list = []
+        self._held_tools: list = []  # CPython-on-WASI Stores kept live by hold
         self._wasi_linker: wasmtime.Linker | None = None
         # Set when opened, from the limits: Store memory, epoch deadline, the fib guest.
         self._memory_bytes = int(self.limits.memory_mb * 2**20)
@@ -559,8 +569,10 @@ class WasmSandbox(Sandbox):
         return self._start_wasi(self._compile(source).module, ["guest", *argv])
 
     def _start_wasi(self, module: wasmtime.Module, argv: list[str],
-                    stdin_path: str | None = None) -> WasiRun:
-        """`_start` of a WASI module in a fresh Store: argv as given, stdin from a file."""
+                    stdin_path: str | None = None, keep: list | None = None) -> WasiRun:
+        """`_start` of a WASI module in a fresh Store: argv as given, stdin from a file.
+        With `keep`, the Store is appended to it, live, instead of closed (a held instance:
+        whoever keeps it closes it)."""
         if self._wasi_linker is None:
             self._wasi_linker = self._make_wasi_linker()
         global _wasi_used
@@ -595,8 +607,13 @@ class WasmSandbox(Sandbox):
                 raise self.translate(exc) from None
             memory = instance.exports(store).get("memory") if instance is not None else None
             size = memory.data_len(store) if isinstance(memory, wasmtime.Memory) else 0
-        finally:
+        except BaseException:
             store.close()
+            raise
+        if keep is None:
+            store.close()
+        else:
+            keep.append(store)
         for name, stream in (("stdout", out), ("stderr", err)):
             if stream.overflowed:
                 raise LimitExceeded(KIND, "output", f"more than {MAX_OUTPUT_BYTES:,} bytes "
@@ -609,9 +626,11 @@ class WasmSandbox(Sandbox):
         return (f"simd=0 epoch=1 stack={MAX_WASM_STACK} reservation={MEMORY_RESERVATION} "
                 f"guard={MEMORY_GUARD} growth={RESERVATION_FOR_GROWTH}")
 
-    def _run_tool(self, language: str, source: str, input_json: str) -> str:
+    def _run_tool(self, language: str, source: str, input_json: str,
+                  keep: list | None = None) -> str:
         """A Python tool in CPython-on-WASI: a fresh Store and instance, the input on stdin.
-        The first call of a sandbox loads the interpreter (compiling it once per machine)."""
+        The first call of a sandbox loads the interpreter (compiling it once per machine).
+        With `keep`, the instance's Store is kept live there after the call (`hold`)."""
         _tools.check_tool_call(language, source, input_json)
         if self._python is None:
             self._python, self.python_compiled_now = _python.load_module(
@@ -621,7 +640,7 @@ class WasmSandbox(Sandbox):
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(input_json.encode())
-            run = self._start_wasi(self._python, argv, stdin_path)
+            run = self._start_wasi(self._python, argv, stdin_path, keep)
         finally:
             os.unlink(stdin_path)
         # CPython turns a memory.grow the Store refused into MemoryError: a cap only if the
@@ -722,13 +741,19 @@ class WasmSandbox(Sandbox):
         """What every wasm isolate here shares: wasmtime's library mapped into this Python
         process (its PSS, from /proc/self/smaps); the engine's own small heap is not told
         apart from Python's and is left out."""
-        total = 0
+        total, python = 0, False
         with contextlib.suppress(psutil.Error, OSError):
             for region in psutil.Process().memory_maps(grouped=True):
-                if "wasmtime" in os.path.basename(region.path):
+                name = os.path.basename(region.path)
+                if "wasmtime" in name:
                     total += region.pss
-        return Memory(pss=total, processes=0), ("wasmtime's library in this Python process "
-                                                "(the engine's code)")
+                elif name.startswith("python-") and name.endswith(".cwasm"):
+                    total, python = total + region.pss, True
+        what = "wasmtime's library in this Python process (the engine's code)"
+        if python:
+            what = ("wasmtime's library and CPython-on-WASI's compiled code, mapped into "
+                    "this Python process")
+        return Memory(pss=total, processes=0), what
 
     # --- the warm path: the same calls on a pooled engine (_pooled.py) -------------------
     def warm_call(self, n: int = STANDARD_N) -> int:
@@ -770,9 +795,15 @@ class WasmSandbox(Sandbox):
         return count
 
     @contextlib.contextmanager
-    def hold(self, count: int):
-        """Keep `count` idle instances live (each with one touched page of memory)."""
+    def hold(self, count: int, workload: str = "fib"):
+        """Keep `count` idle instances live (each with one touched page of memory); for
+        "tool-py", CPython-on-WASI instances, each kept after one run of the standard tool
+        (its linear memory as the tool left it)."""
         self.check_live_count(count)
+        if self.held_language(workload) is not None:
+            with self._hold_tools(count, workload) as held:
+                yield held
+            return
         module = self._compile(guest_wat("resident")).module
         held = self._held
         try:
@@ -785,15 +816,37 @@ class WasmSandbox(Sandbox):
         finally:
             self._release_held()
 
+    def _prepare_hold(self, workload: str) -> None:
+        """CPython-on-WASI is loaded and run once (its compiled code, shared by every
+        instance, paged in) before a tool hold is weighed, so it counts as shared."""
+        language = self.held_language(workload)
+        if language is not None:  # one run pages its code in
+            source, given = tool_source(language), tool_input(0)
+            check_tool_output(given, self._run_tool(language, source, given))
+
+    @contextlib.contextmanager
+    def _hold_tools(self, count: int, workload: str):
+        language = WORKLOAD_LANGUAGES[workload]
+        source, given = tool_source(language), tool_input(0)
+        try:
+            for _ in range(count):
+                check_tool_output(given, self._run_tool(language, source, given,
+                                                        keep=self._held_tools))
+            yield list(self._held_tools)
+        finally:
+            self._release_held()
+
     @property
     def live(self) -> int:
         """How many instances `hold` is keeping alive right now."""
-        return len(self._held)
+        return len(self._held) + len(self._held_tools)
 
     def _release_held(self) -> None:
-        released = bool(self._held)
+        released = bool(self._held or self._held_tools)
         while self._held:
             self._calls.drop_live(self._held.pop())
+        while self._held_tools:
+            self._held_tools.pop().close()
         if released:
             _return_free_heap()
 
