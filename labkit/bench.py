@@ -73,12 +73,6 @@ BASELINE = "wasm"
 # The memory figures a warm row copies from the cold row of the same run.
 MEMORY_KEYS = ("mem_n", "shared_mb", "shared_what", "mem_mb_amortised")
 MEMORY_N = {"quick": 10, "full": 50}
-
-
-def holds_runtime(capabilities, workload: str) -> bool:
-    """Whether a kind's hold can keep this tool workload's runtime live (its memory figure
-    then weighs the tool's runtime, not an idle instance)."""
-    return WORKLOAD_LANGUAGES.get(workload) in capabilities.held_tools
 # Cold calls split into intervals (phases) per kind: a median over a few, in the same run.
 PHASE_CALLS = 5
 
@@ -187,6 +181,9 @@ def bench_kind(kind: str, calls: int | None, warmup: int = DEFAULT_WARMUP, live:
     if path == "warm" and not capabilities.warm_calls:
         return results.unavailable(kind, no_warm_reason(kind), "compare its cold row",
                                    machine, workload, path)
+    # a tool workload's memory weighs its runtime where the kind can hold one
+    held_language = WORKLOAD_LANGUAGES.get(workload)
+    weighed = workload if held_language in capabilities.held_tools else "fib"
     trial_passed = False
     try:
         with open_sandbox(kind) as box:
@@ -209,7 +206,6 @@ def bench_kind(kind: str, calls: int | None, warmup: int = DEFAULT_WARMUP, live:
             else:
                 asked = live or MEMORY_N[size]
                 held = min(asked, box.max_live(), live or box.live_counts[size])
-                weighed = workload if holds_runtime(capabilities, workload) else "fib"
                 memory = box.memory_figures(held, weighed)
                 per_instance = memory.pop("mem_bytes_per_instance")
             versions = box.versions()
@@ -225,8 +221,7 @@ def bench_kind(kind: str, calls: int | None, warmup: int = DEFAULT_WARMUP, live:
                 if memory_from is not None and memory_from.available:
                     extras["mem_of"] = "the cold row's held instances (same run)"
             if workload != "fib":  # what memory_per_instance held: say so beside the figure
-                extras["mem_of"] = (TOOL_RUNTIME_HELD if holds_runtime(capabilities, workload)
-                                    else IDLE_NOT_RUNTIME)
+                extras["mem_of"] = TOOL_RUNTIME_HELD if weighed == workload else IDLE_NOT_RUNTIME
     except Exception as exc:
         if trial_passed and not isinstance(exc, LabkitError):
             raise  # a bug mid-run is a bug, not a machine's state

@@ -85,6 +85,12 @@ def checked_tool_call(kind: str, language: str, source: str, input_json: str,
     """Refuse a tool call that cannot travel, or whose interpreter this host lacks (saying
     which and the apt command): what every sandbox checks before it starts one."""
     check_tool_call(language, source, input_json)
+    require_interpreter(kind, language, where)
+
+
+def require_interpreter(kind: str, language: str, where: str) -> None:
+    """Unavailable, naming the interpreter and the apt command, if this host lacks the one
+    `language` needs (an unknown language is left to the caller's own check)."""
     lacking = missing_interpreters().get(language)
     if lacking:
         raise Unavailable(kind, f"no {INTERPRETERS[language]} on this host to run "

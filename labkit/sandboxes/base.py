@@ -243,33 +243,26 @@ def _needs_open(method):
 
 def kinds_that_can(capability: str) -> list[str]:
     """Registered kinds whose capabilities promise `capability` (for NotSupported's text)."""
-    from . import KINDS, sandbox_class
-    found = []
-    for kind in KINDS:
-        with contextlib.suppress(Unavailable):
-            if getattr(sandbox_class(kind).capabilities, capability):
-                found.append(kind)
-    return found
+    return _kinds_where(lambda cls: getattr(cls.capabilities, capability))
 
 
 def kinds_with_floor() -> list[str]:
     """Registered kinds that measure a harness floor (for NotSupported's text)."""
-    from . import KINDS, sandbox_class
-    found = []
-    for kind in KINDS:
-        with contextlib.suppress(Unavailable):
-            if sandbox_class(kind).floor_call is not Sandbox.floor_call:
-                found.append(kind)
-    return found
+    return _kinds_where(lambda cls: cls.floor_call is not Sandbox.floor_call)
 
 
 def kinds_with_phases() -> list[str]:
     """Registered kinds that split a cold call into named intervals (for NotSupported)."""
+    return _kinds_where(lambda cls: cls._phases is not Sandbox._phases)
+
+
+def _kinds_where(test) -> list[str]:
+    """Registered kinds whose class passes `test` (a kind that cannot load is left out)."""
     from . import KINDS, sandbox_class
     found = []
     for kind in KINDS:
         with contextlib.suppress(Unavailable):
-            if sandbox_class(kind)._phases is not Sandbox._phases:
+            if test(sandbox_class(kind)):
                 found.append(kind)
     return found
 
@@ -428,12 +421,7 @@ class Sandbox(ABC):
             return None
         language = WORKLOAD_LANGUAGES[workload]
         if language not in self.capabilities.held_tools:
-            from . import KINDS, sandbox_class
-            able = []
-            for kind in KINDS:
-                with contextlib.suppress(Unavailable):
-                    if language in sandbox_class(kind).capabilities.held_tools:
-                        able.append(kind)
+            able = _kinds_where(lambda cls: language in cls.capabilities.held_tools)
             raise NotSupported(self.kind, f"hold(count, {workload!r}) (a live {language} "
                                "tool runtime, weighed for memory)", able)
         return language

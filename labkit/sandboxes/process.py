@@ -40,11 +40,11 @@ from ..errors import (
     LabkitError,
     LimitExceeded,
     NotSupported,
-    Unavailable,
 )
 from ..measure import Memory, processes_memory
 from ..workload import (
     STANDARD_N,
+    WORKLOAD_LANGUAGES,
     check_n,
     check_tool_output,
     expected,
@@ -253,11 +253,7 @@ class ProcessSandbox(Sandbox):
     def _run_tool(self, language: str, source: str, input_json: str) -> str:
         """The host's node or python3 as a plain process: the input on stdin, the answer
         (JSON) on stdout, both through temporary files (the output capped by RLIMIT_FSIZE)."""
-        _tools.check_tool_call(language, source, input_json)
-        lacking = _tools.missing_interpreters().get(language)
-        if lacking:
-            raise Unavailable(self.kind, f"no {_tools.INTERPRETERS[language]} for {language} "
-                              "tools", lacking)
+        _tools.checked_tool_call(self.kind, language, source, input_json, "a process")
         argv = _tools.tool_argv(language, source, self.limits.memory_mb)
         backstop = self.limits.backstop_seconds(SETUP_SECONDS)
         with tempfile.TemporaryFile() as stdin, tempfile.TemporaryFile() as out, \
@@ -305,16 +301,13 @@ class ProcessSandbox(Sandbox):
         "tool" (the guest's own clock around parsing the input, tool() and serialising its
         answer), "exit" (until the process is gone); the guest reads the same monotonic
         clock as the host. "other" is the rest of the call."""
-        language = {"tool-js": "javascript", "tool-py": "python"}.get(workload)
+        language = WORKLOAD_LANGUAGES.get(workload)
         if workload != "fib" and language is None:
             raise NotSupported(self.kind, f"phases() of the {workload!r} workload", [])
         if language is None:
             argv, preexec, stdin = [*self._command, str(STANDARD_N)], _rlimits(self.limits), None
         else:
-            lacking = _tools.missing_interpreters().get(language)
-            if lacking:
-                raise Unavailable(self.kind, f"no {_tools.INTERPRETERS[language]} for "
-                                  f"{language} tools", lacking)
+            _tools.require_interpreter(self.kind, language, "a process")
             program = tool_source(language) + PHASE_WRAPPERS[language]
             heap = [f"--max-old-space-size={max(8, int(self.limits.memory_mb))}"] \
                 if language == "javascript" else ["-I", "-S"]
@@ -393,10 +386,7 @@ class ProcessSandbox(Sandbox):
         if language not in self.capabilities.tools:
             raise ValueError(f"no warm interpreter for {language!r}; valid ones are: "
                              f"{', '.join(self.capabilities.tools)}")
-        lacking = _tools.missing_interpreters().get(language)
-        if lacking:
-            raise Unavailable(self.kind, f"no {_tools.INTERPRETERS[language]} for {language} "
-                              "tools", lacking)
+        _tools.require_interpreter(self.kind, language, "a warm process")
         return self._warm_server(language).call_tool(source, input_json)
 
     def _warm_server(self, language: str) -> _warm_server.WarmServer:

@@ -820,7 +820,7 @@ class WasmSandbox(Sandbox):
         """CPython-on-WASI is loaded and run once (its compiled code, shared by every
         instance, paged in) before a tool hold is weighed, so it counts as shared."""
         language = self.held_language(workload)
-        if language is not None:  # one run pages its code in
+        if language is not None and self._python is None:  # loaded = already run once
             source, given = tool_source(language), tool_input(0)
             check_tool_output(given, self._run_tool(language, source, given))
 
