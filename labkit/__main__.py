@@ -85,8 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="clients calling at once, a comma list such as 1,2,4,8 (default 1): "
                           "throughput, p50/p99 under load and failures per kind and C")
     ben.add_argument("--path", type=_paths, default=[bench.DEFAULT_PATH],
-                     help="cold (a fresh sandbox per call, default), warm (what each kind "
-                          "keeps ready), or cold,warm for both")
+                     help="cold (a fresh sandbox per call, default), precreated (a fresh "
+                          "container made ahead, started on the call), warm (what each kind "
+                          "keeps ready), or a comma list such as cold,precreated,warm")
     ben.add_argument("--json", action="store_true",
                      help="print a JSON list, one object per kind (a stable format)")
     ben.add_argument("--save", action="store_true", help="also write data/recorded/")

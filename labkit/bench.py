@@ -32,7 +32,13 @@ from .results import (  # noqa: F401
     source_line,
 )
 from .sandboxes import availability, open_sandbox, parse_kinds, sandbox_class
-from .sandboxes._warm import no_warm_reason, warm_how, warm_workload_call
+from .sandboxes._warm import (
+    no_precreated_reason,
+    no_warm_reason,
+    precreated_workload_call,
+    warm_how,
+    warm_workload_call,
+)
 from .sandboxes.base import Sandbox
 from .workload import (
     WORKLOAD_LANGUAGES,
@@ -131,21 +137,24 @@ def check_workloads(workloads) -> list[str]:
     return [name for name in WORKLOADS if name in names]
 
 
-# Paths: "cold" (a fresh sandbox per call, the contract's start_ms) and "warm" (what the
-# kind keeps ready: extras["warm_how"] says what). Default: cold only.
-PATHS = ("cold", "warm")
+# Paths: "cold" (a fresh sandbox per call, the contract's start_ms), "precreated" (a fresh
+# sandbox per call, made ahead off the clock and started on the call: the containers'
+# `create` ahead, `start` on the call) and "warm" (what the kind keeps ready). A row off the
+# cold path says what it timed in extras["warm_how"]. Default: cold only.
+PATHS = ("cold", "precreated", "warm")
 DEFAULT_PATH = "cold"
 
 
 def check_paths(paths) -> list[str]:
-    """'cold,warm' (or a list) -> ['cold', 'warm']; anything else names the valid ones."""
+    """'warm,cold' (or a list) -> ['cold', 'warm']: in PATHS order, so the cold row that
+    lends its memory figures comes first; anything else names the valid ones."""
     names = paths.split(",") if isinstance(paths, str) else list(paths or ())
     names = [str(name).strip().lower() for name in names if str(name).strip()]
     unknown = [name for name in names if name not in PATHS]
     if not names or unknown:
         raise ValueError(f"unknown path {(unknown or [paths])[0]!r}; valid ones are: "
-                         f"{', '.join(PATHS)} (a comma list for both)")
-    return list(dict.fromkeys(names))
+                         f"{', '.join(PATHS)} (a comma list for several)")
+    return [name for name in PATHS if name in names]
 
 
 def _floor_ms(box, warmup: int) -> float | None:
@@ -164,8 +173,9 @@ def bench_kind(kind: str, calls: int | None, warmup: int = DEFAULT_WARMUP, live:
     and fix, and so does a kind that cannot host the workload. Arguments are taken as
     checked (`run_bench` checks them); no `calls` means the kind's own `bench_calls[size]`
     (for a tool call, at most TOOL_CALLS[size]). `path="warm"` times the kind's warm path
-    instead (a kind without one comes back unavailable, saying why); `memory_from`, a row
-    of the same kind measured cold in this run, lends its memory figure to a warm row."""
+    instead, `path="precreated"` a fresh sandbox made ahead off the clock and started on
+    the call (a kind without the path comes back unavailable, saying why); `memory_from`, a
+    row of the same kind measured cold in this run, lends its memory figure to the row."""
     machine = machine if machine is not None else machine_info()
     found = availability(kind, trial=False)
     if not found.available:
@@ -181,21 +191,30 @@ def bench_kind(kind: str, calls: int | None, warmup: int = DEFAULT_WARMUP, live:
     if path == "warm" and not capabilities.warm_calls:
         return results.unavailable(kind, no_warm_reason(kind), "compare its cold row",
                                    machine, workload, path)
+    if path == "precreated" and not capabilities.precreated:
+        return results.unavailable(kind, no_precreated_reason(kind), "compare its cold row",
+                                   machine, workload, path)
     # a tool workload's memory weighs its runtime where the kind can hold one
     held_language = WORKLOAD_LANGUAGES.get(workload)
     weighed = workload if held_language in capabilities.held_tools else "fib"
     trial_passed = False
     try:
         with open_sandbox(kind) as box:
-            call = (warm_workload_call(box, workload) if path == "warm" else
-                    workload_call(box, workload))
+            prepare = None
+            if path == "precreated":  # made ahead before each call, off the clock
+                prepare, call = precreated_workload_call(box, workload)
+                prepare()
+            else:
+                call = (warm_workload_call(box, workload) if path == "warm" else
+                        workload_call(box, workload))
             call()  # the trial: the kind runs this workload here, on the box measured next
             trial_passed = True
             calls = calls or (box.bench_calls[size] if workload == "fib" else
                               min(box.bench_calls[size], TOOL_CALLS[size]))
             warmup = capped_warmup(warmup, calls)
             timing = time_calls(call, calls, warmup,
-                                progress=f"{kind}: {path} calls" if show_progress else None)
+                                progress=f"{kind}: {path} calls" if show_progress else None,
+                                prepare=prepare)
             floor_ms = _floor_ms(box, warmup)
             if memory_from is not None and memory_from.available:
                 # a warm row weighs the same instances as the cold row of this run
@@ -217,7 +236,7 @@ def bench_kind(kind: str, calls: int | None, warmup: int = DEFAULT_WARMUP, live:
                 if phases is not None:
                     extras["phases_ms"] = phases
             else:
-                extras["warm_how"] = warm_how(box)
+                extras["warm_how"] = warm_how(box, path)
                 if memory_from is not None and memory_from.available:
                     extras["mem_of"] = "the cold row's held instances (same run)"
             if workload != "fib":  # what memory_per_instance held: say so beside the figure
@@ -261,8 +280,9 @@ def run_bench(kinds=None, calls: int | None = None, warmup: int = DEFAULT_WARMUP
     ran it in this same run.
     `concurrency` (such as "1,2,4,8") adds, per kind and workload, a row for each C above
     1: C clients calling at once (labkit.load_bench); C = 1 is the ordinary row.
-    `path` "cold" (default), "warm" or "cold,warm": a warm row per kind and workload times
-    what the kind keeps ready (extras["warm_how"]), beside its cold row.
+    `path` "cold" (default), "precreated", "warm" or a comma list ("cold,precreated,warm"):
+    a row per kind, workload and path, beside the cold one; extras["warm_how"] says what a
+    row off the cold path timed (what the kind made ahead, or keeps ready).
     """
     kinds = parse_kinds(kinds)
     if size not in SIZES:
@@ -280,7 +300,7 @@ def run_bench(kinds=None, calls: int | None = None, warmup: int = DEFAULT_WARMUP
         for kind in tqdm(kinds, desc=f"bench {workload}",
                          disable=not show_progress or len(kinds) < 2):
             cold = None
-            for one in paths:  # a warm row borrows the cold row's memory figures
+            for one in paths:  # a row off the cold path borrows the cold row's memory
                 row = bench_kind(kind, calls, warmup, live, show_progress, size, machine,
                                  workload, one, memory_from=cold)
                 cold = row if one == "cold" else cold

@@ -91,30 +91,44 @@ def time_calls(
     calls: int,
     warmup: int = DEFAULT_WARMUP,
     progress: str | None = None,
+    prepare: Callable[[], object] | None = None,
 ) -> Timing:
-    """Call fn warmup times unmeasured, then `calls` times measured, one call at a time."""
+    """Call fn warmup times unmeasured, then `calls` times measured, one call at a time.
+    `prepare`, if given, runs before every call (warm-up ones too) off the clock: what a
+    call gets made ahead (a pre-created container)."""
     check_count("calls", calls)
     check_count("warmup", warmup, minimum=0)
     for _ in range(warmup):
+        if prepare is not None:
+            prepare()
         fn()
     samples = []
     record = samples.append
     clock = time.perf_counter_ns
-    if progress is None:  # the tight loop: nothing but the clock around each call
+    bar = None if progress is None else tqdm(total=calls, desc=progress, leave=False,
+                                              mininterval=0.5)
+    try:
         start = clock()
-        for _ in range(calls):
-            t0 = clock()
-            fn()
-            record(clock() - t0)
-        return Timing(samples, clock() - start)
-    with tqdm(total=calls, desc=progress, leave=False, mininterval=0.5) as bar:
-        start = clock()
-        for _ in range(calls):
-            t0 = clock()
-            fn()
-            record(clock() - t0)
-            bar.update()
-        return Timing(samples, clock() - start)
+        if prepare is None and bar is None:  # the tight loop: nothing but the clock
+            for _ in range(calls):
+                t0 = clock()
+                fn()
+                record(clock() - t0)
+        else:
+            for _ in range(calls):
+                if prepare is not None:
+                    prepare()
+                t0 = clock()
+                fn()
+                record(clock() - t0)
+                if bar is not None:
+                    bar.update()
+        # total: the calls' own time when something ran between them off the clock
+        total = clock() - start if prepare is None else sum(samples)
+        return Timing(samples, total)
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 @dataclass(frozen=True)

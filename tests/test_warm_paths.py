@@ -253,17 +253,19 @@ def test_ratios_compare_rows_on_the_same_path():
 
 @pytest.mark.parametrize("bad", ["hot", "", "cold,tepid"])
 def test_a_bad_path_is_named_with_the_valid_ones(bad, capsys):
-    with pytest.raises(ValueError, match="valid ones are: cold, warm"):
+    with pytest.raises(ValueError, match="valid ones are: cold, precreated, warm"):
         bench.check_paths(bad)
     with pytest.raises(SystemExit):
         main(["bench", "--path", bad])
-    assert "valid ones are: cold, warm" in capsys.readouterr().err
+    assert "valid ones are: cold, precreated, warm" in capsys.readouterr().err
 
 
 def test_check_paths_reads_a_comma_list():
     assert bench.check_paths("cold,warm") == ["cold", "warm"]
     assert bench.check_paths(" WARM ") == ["warm"]
-    assert bench.check_paths(["warm", "cold", "warm"]) == ["warm", "cold"]
+    # in PATHS order: the cold row, whose memory the others borrow, comes first
+    assert bench.check_paths(["warm", "cold", "warm"]) == ["cold", "warm"]
+    assert bench.check_paths("warm,precreated,cold") == ["cold", "precreated", "warm"]
 
 
 def test_the_cold_vs_warm_figure_draws_both_paths_on_a_log_axis():

@@ -7,6 +7,10 @@ interpreter, a running container. Each kind with one says what it is in one phra
 and `warm_tool(language, source, input_json)` (the same tool source, unchanged) for every
 tool language it hosts. `capabilities.warm_calls` says whether a kind has one; a kind
 without one has a reason here (`no_warm_reason`), never a fake.
+
+The pre-created path sits between the two: a fresh sandbox per call, as cold, but made ahead
+off the clock (`precreate`) and only started on the call (`start_precreated`), as a pool of
+made-ahead containers serves calls; `capabilities.precreated` says which kinds have it.
 """
 
 from __future__ import annotations
@@ -39,9 +43,51 @@ def no_warm_reason(kind: str) -> str:
     return f"no warm path (capabilities.warm_calls is False): {why}"
 
 
-def warm_how(box) -> str:
-    """The kind's one phrase for what its warm path is ("" if it has none)."""
+def no_precreated_reason(kind: str) -> str:
+    """Why `kind` has no pre-created path, in one sentence a bench row can carry."""
+    return (f"no pre-created path (capabilities.precreated is False): `create` ahead and "
+            f"`start` on the call is the OCI containers' split (runc, crun, Podman, Docker), "
+            f"which {kind} is not built on in labkit; its made-ahead form, if any, is its "
+            "warm path")
+
+
+def warm_how(box, path: str = "warm") -> str:
+    """The kind's one phrase for what its `path` ("warm" or "precreated") is ("" if it has
+    none)."""
+    if path == "precreated":
+        return getattr(box, "precreated_how", "") if box.capabilities.precreated else ""
     return getattr(box, "warm_how", "") if box.capabilities.warm_calls else ""
+
+
+def precreated_workload_call(box, workload: str):
+    """(prepare, call) for timing the pre-created path: `prepare` makes the next call's
+    sandbox (to be run before each call, off the clock), `call` starts it and checks its
+    answer as a cold call's is checked; a wrong answer is a GuestError."""
+    check_workload(workload)
+
+    def prepare() -> None:
+        box.precreate(workload)
+
+    if workload == "fib":
+        right = expected(STANDARD_N)
+
+        def fib() -> int:
+            answer = box.start_precreated()
+            if answer != right:
+                raise GuestError(box.kind, f"wrong answer for fib({STANDARD_N}) on the "
+                                           f"pre-created path: {answer!r}, expected {right}")
+            return answer
+
+        return prepare, fib
+    given = tool_input(0)
+
+    def tool() -> dict:
+        try:
+            return check_tool_output(given, box.start_precreated())
+        except ValueError as exc:
+            raise GuestError(box.kind, f"{workload} (pre-created): {exc}") from None
+
+    return prepare, tool
 
 
 def warm_workload_call(box, workload: str, seed: int = 0):

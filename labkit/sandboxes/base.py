@@ -181,6 +181,9 @@ class Capabilities:
     exports: `call_export(source, export, *args)` runs one function of the reader's code.
     scripts: `run_script(script, *args)` runs a shell script in a fresh guest.
     warm_calls: `warm_call(n)` reuses one guest (the baseline without creating one).
+    precreated: `precreate(workload)` makes a fresh guest ahead, off the clock, and
+        `start_precreated()` starts it: what a call from a pool of made-ahead containers
+        pays (containers: `create` ahead, `start` on the call).
     restart: `fresh_runtime()` replaces a runtime all guests share (V8's workerd), so a
         density point does not start from another's garbage.
     cpu_cap: how Limits.cpu_seconds is enforced: "cpu-time" or "wall-clock".
@@ -200,6 +203,7 @@ class Capabilities:
     exports: bool = False
     scripts: bool = False
     warm_calls: bool = False
+    precreated: bool = False
     restart: bool = False
     pids_cap: bool = False
     tools: tuple[str, ...] = ()
@@ -220,13 +224,13 @@ class Capabilities:
 
 # Optional operations: the capability that promises each, and the method it names.
 OPTIONAL = {"exports": "call_export", "scripts": "run_script", "warm_calls": "warm_call",
-            "restart": "fresh_runtime"}
+            "precreated": "precreate", "restart": "fresh_runtime"}
 # Every public operation that needs an open sandbox: a kind's own definition of any of
 # these is wrapped (in __init_subclass__) by the one check that raises NotOpen.
 NEEDS_OPEN = ("cold_call", "run_standard", "warm_call", "hold", "footprint",
               "memory_per_instance", "density_curve", "call_export", "run_script", "run_js",
               "run_wasi", "compile", "fresh_runtime", "extra_figures", "bundle_for",
-              "floor_call")
+              "floor_call", "precreate", "start_precreated")
 
 
 def _needs_open(method):
@@ -576,6 +580,15 @@ class Sandbox(ABC):
     def warm_call(self, n: int = STANDARD_N) -> int:
         """fib(n) in one reused guest (`warm_calls`)."""
         self._not_supported("warm_calls")
+
+    def precreate(self, workload: str = "fib") -> None:
+        """Make the guest of one standard call of `workload` ahead, not started
+        (`precreated`)."""
+        self._not_supported("precreated")
+
+    def start_precreated(self):
+        """Start the guest `precreate` made and return its answer (`precreated`)."""
+        self._not_supported("precreated")
 
     def fresh_runtime(self) -> None:
         """Replace the runtime all guests share (`restart`)."""

@@ -21,7 +21,15 @@ import psutil
 
 from ...errors import GuestError, LabkitError, LimitExceeded
 from ...measure import Memory, processes_memory
-from ...workload import STANDARD_N, check_n
+from ...workload import (
+    STANDARD_N,
+    WORKLOAD_LANGUAGES,
+    check_n,
+    check_workload,
+    tool_input,
+    tool_source,
+)
+from .. import _tools
 from ..base import Capabilities, Limits, Sandbox
 from .bundle import GUEST_PATH
 
@@ -277,7 +285,59 @@ class ContainerSandbox(Sandbox):
 
     capabilities = Capabilities(family="container", cpu_cap="cpu-time",
                                 memory_cap="the container's memory cgroup (memory + swap)",
-                                guest_languages=("sh",), scripts=True, pids_cap=True)
+                                guest_languages=("sh",), scripts=True, pids_cap=True,
+                                precreated=True)
+    precreated_how = ("a container made ahead (`create`, off the clock), started on the "
+                      "call (`start`), removed after (off the clock)")
+
+    # --- the pre-created path: create ahead, start on the call -----------------------------
+    def precreate(self, workload: str = "fib") -> None:
+        """Make the container of one standard call of `workload` and leave it waiting, not
+        started (a pool's container): what `start_precreated` then starts. The one made
+        before, started or not, is removed first; close() removes the last."""
+        self._require_open()
+        check_workload(workload)
+        self._drop_precreated()
+        if workload == "fib":
+            argv, given = ["/bin/sh", GUEST_PATH, str(STANDARD_N)], None
+        else:
+            language = WORKLOAD_LANGUAGES[workload]
+            argv, given = _tools.tool_argv(language, tool_source(language)), tool_input(0)
+        self._precreated_workload = workload
+        self._create_ahead(argv, given)
+
+    def start_precreated(self):
+        """Start the container `precreate` made, wait for its end and return its answer:
+        fib's number, or a tool's JSON text (checked by the caller, as a cold call's). Caps
+        are read from the same evidence as a cold call's."""
+        self._require_open()
+        workload = getattr(self, "_precreated_workload", None)
+        if workload is None:
+            raise LabkitError(f"{self.kind}: no container made ahead; call precreate() "
+                              "first (each one starts once)")
+        self._precreated_workload = None
+        with CallEvidence.now() as evidence:
+            result = self._start_ahead()
+            _check_limits_exit(self.kind, result, self.limits, evidence)
+        if result.runtime_error:
+            raise LabkitError(f"{self.kind} failed to start the container made ahead: "
+                              f"{result.runtime_error[-300:]}")
+        if workload != "fib":
+            return _tools.tool_answer(self.kind, result.returncode, result.stdout,
+                                      result.stderr)
+        return self._fib_answer(result)
+
+    def _create_ahead(self, argv: list[str], input_json: str | None) -> None:
+        """What a kind with `precreated` implements: create (not start) a container running
+        argv, its stdin `input_json` if given."""
+        raise NotImplementedError
+
+    def _start_ahead(self) -> ContainerRun:
+        """Start the container `_create_ahead` made and wait for it."""
+        raise NotImplementedError
+
+    def _drop_precreated(self) -> None:
+        """Remove the container made ahead, if any (started or not)."""
 
     def _run(self, args: list[str], **options) -> ContainerRun:
         raise NotImplementedError
@@ -313,7 +373,10 @@ class ContainerSandbox(Sandbox):
 
     def cold_call(self, n: int = STANDARD_N) -> int:
         check_n(n)
-        result = self._judge(["/bin/sh", GUEST_PATH, str(n)])
+        return self._fib_answer(self._judge(["/bin/sh", GUEST_PATH, str(n)]))
+
+    def _fib_answer(self, result: ContainerRun) -> int:
+        """The number the guest script printed, or GuestError saying what went wrong."""
         if result.returncode != 0:
             raise GuestError(self.kind, f"the container exited with {result.returncode}: "
                                         f"{result.stderr.strip()[-300:]}")

@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import tarfile
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -85,6 +86,8 @@ class CliSandbox(ContainerSandbox):
         self._tool_binds: list[str] | None = None  # host folders a tool container gets
         # the running warm containers (plain, tool image), each with when it started
         self._warm: dict[bool, tuple[str, float]] = {}
+        # the container made ahead: its name and its input file (None for fib)
+        self._ahead: tuple[str, object] | None = None
 
     @classmethod
     def runtime_binary(cls) -> str | None:
@@ -137,6 +140,7 @@ class CliSandbox(ContainerSandbox):
 
     def close(self) -> None:
         self._stop_warm()
+        self._drop_precreated()
         self._release()
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
@@ -287,6 +291,60 @@ class CliSandbox(ContainerSandbox):
         found = run_quiet([*self._cli(), "--version"])
         return {self.binary: found.stdout.strip() or "unknown"}
 
+
+    # --- the pre-created path: `create` ahead, `start --attach` on the call -----------------
+    def _create_ahead(self, argv: list[str], input_json: str | None) -> None:
+        """`create` (not run) a container of argv with the caps of a cold call's: the tool
+        image, interactive, when it has an input."""
+        name = _owned.new_container_id()
+        tool = input_json is not None
+        image = [*self._tool_args(), self.tool_image] if tool else [self.image]
+        given = None
+        if tool:
+            given = tempfile.TemporaryFile(dir=self._workdir)
+            given.write(input_json.encode())
+            given.seek(0)
+        self._ahead = (name, given)  # tracked before it exists: close() removes it
+        done = run_quiet([*self._cli(), "create", *(["--interactive"] if tool else []),
+                          *self._container_args(name), *image, *argv], timeout=60,
+                         cwd=self._workdir)
+        if done.returncode != 0:
+            self._drop_precreated()
+            raise LabkitError(f"{self.kind} could not create a container ahead: "
+                              f"{done.stderr.strip()[-300:]}")
+
+    def _start_ahead(self) -> ContainerRun:
+        """`start --attach` the made container (its input on stdin): the manager waits for
+        it and exits with its code."""
+        name, given = self._ahead
+        interactive = ["--interactive"] if given is not None else []
+        timeout = self.limits.backstop_seconds(SETUP_SECONDS * 3)
+        try:
+            returncode, out, err = run_capped(
+                [*self._cli(), "start", "--attach", *interactive, name], timeout,
+                cwd=self._workdir, stdin=given)
+        except subprocess.TimeoutExpired:
+            self._drop_precreated()
+            raise LimitExceeded(self.kind, "time", f"{timeout:g} s wall clock") from None
+        except OutputOverflow as exc:
+            self._drop_precreated()
+            raise LimitExceeded(self.kind, "output", f"more than {MAX_OUTPUT_BYTES:,} bytes "
+                                f"written to {exc.stream}; the container was stopped") from None
+        except BaseException:
+            self._drop_precreated()
+            raise
+        return ContainerRun(out, err, returncode)
+
+    def _drop_precreated(self) -> None:
+        """Remove the container made ahead (started or not) and close its input."""
+        found, self._ahead = self._ahead, None
+        if found is not None:
+            try:
+                run_quiet([*self._cli(), "rm", "--force", *self.rm_args, found[0]],
+                          timeout=60)
+            finally:
+                if found[1] is not None:
+                    found[1].close()
 
     # --- the warm path: exec into a running container -------------------------------------
     def warm_call(self, n: int = STANDARD_N) -> int:
@@ -532,11 +590,29 @@ class DockerSandbox(CliSandbox):
             raise
         used = self._parent_cpu_seconds(name)
         self._remove_parent(name)
+        self._check_cpu_cap(returncode, used)
+        return ContainerRun(out, err, returncode, name=name if self._cgroupfs else "")
+
+    def _check_cpu_cap(self, returncode: int, used: float) -> None:
+        """LimitExceeded(CPU) for a container killed at its RLIMIT_CPU, read from the CPU
+        time its cgroup parent counted (`used`, s): the evidence the guest cannot forge."""
         if returncode in (128 + signal.SIGKILL, 128 + signal.SIGXCPU) and \
                 used >= CPU_EVIDENCE * self.limits.cpu_rlimit:
             raise LimitExceeded(self.kind, LIMIT_CPU, f"RLIMIT_CPU of "
                                 f"{self.limits.cpu_seconds} s; killed at the limit")
-        return ContainerRun(out, err, returncode, name=name if self._cgroupfs else "")
+
+    def _start_ahead(self) -> ContainerRun:
+        """As Podman's, plus the CPU cap read from the container's cgroup parent."""
+        name = self._ahead[0]
+        result = super()._start_ahead()
+        self._check_cpu_cap(result.returncode, self._parent_cpu_seconds(name))
+        return replace(result, name=name if self._cgroupfs else "")
+
+    def _drop_precreated(self) -> None:
+        name = self._ahead[0] if self._ahead is not None else None
+        super()._drop_precreated()
+        if name is not None:
+            self._remove_parent(name)
 
     def _remove(self, name: str) -> None:
         run_quiet([*self._cli(), "rm", "--force", *self.rm_args, name])

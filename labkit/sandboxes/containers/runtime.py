@@ -29,7 +29,7 @@ from ...measure import Memory
 from ...workload import STANDARD_N, check_n, expected
 from .. import _owned, _tools
 from ..base import Availability, Limits, phase_split
-from . import bundle, cgroups
+from . import ahead, bundle, cgroups
 from .common import (
     DISABLE_ENV,
     HOLD_SECONDS,
@@ -99,6 +99,8 @@ class OciSandbox(ContainerSandbox):
         # root ("busybox", "tools") -> (its running container, since when, its process spec)
         self._warm: dict[str, tuple[str, float, dict]] = {}
         self._warm_numbers = itertools.count()
+        # the container made ahead: its shim, its id, its stdio files
+        self._ahead: tuple[ahead.MadeAhead, str, list] | None = None
 
     # --- availability -------------------------------------------------------------
     @classmethod
@@ -167,6 +169,7 @@ class OciSandbox(ContainerSandbox):
 
     def close(self) -> None:
         self._stop_warm()
+        self._drop_precreated()
         if self._running is not None:  # closed mid-call (a SIGTERM): that one goes too
             self._delete(self._running)
             self._running = None
@@ -331,6 +334,74 @@ class OciSandbox(ContainerSandbox):
         returncode, out, err = run_capped([*self._command, "--version"], SETUP_SECONDS)
         if returncode != 0:
             raise GuestError(self.kind, f"{self.binary} --version failed: {err.strip()[:200]}")
+
+    # --- the pre-created path: `create` ahead, `start` on the call -------------------------
+    def _create_ahead(self, argv: list[str], input_json: str | None) -> None:
+        """`create` a container running argv (on the tool root when it has an input), its
+        stdio files made here, through a shim that will report its exit (ahead.py)."""
+        folder = self._tool_bundle(argv) if input_json is not None else self._bundle(argv)
+        cid = _owned.new_container_id()
+        self._for_container(folder, cid)
+        files = [tempfile.TemporaryFile(dir=self._workdir) for _ in range(3)]
+        if input_json is not None:
+            files[0].write(input_json.encode())
+            files[0].seek(0)
+        pid_file = self._workdir / f"{cid}.pid"
+        self._runtime_log = self._workdir / "runtime.log"
+        self._runtime_log.unlink(missing_ok=True)
+        create = [*self._command, "--log", str(self._runtime_log), "--log-format", "json",
+                  "create", "--pid-file", str(pid_file), "--bundle", str(folder), cid]
+        try:
+            made = ahead.MadeAhead(create, pid_file, *files,
+                                   timeout=self.limits.backstop_seconds(SETUP_SECONDS))
+        except BaseException:
+            for file in files:
+                file.close()
+            raise
+        self._ahead = (made, cid, files)  # tracked from here: close() removes it
+        if not made.created:
+            errors = self._runtime_errors()
+            self._drop_precreated()
+            raise LabkitError(f"{self.kind} could not create a container ahead: "
+                              f"{'; '.join(errors)[-300:] or 'no reason logged'}")
+
+    def _start_ahead(self) -> ContainerRun:
+        """`start` the made container, wait for its init's exit (from the shim), read its
+        output; a call past the backstop removes it and raises LimitExceeded("time")."""
+        made, cid, (_, out, err) = self._ahead
+        timeout = self.limits.backstop_seconds(SETUP_SECONDS)
+        done = subprocess.run([*self._command, "start", cid], stdin=subprocess.DEVNULL,
+                              capture_output=True, timeout=timeout)
+        if done.returncode != 0:
+            self._drop_precreated()
+            raise LabkitError(f"{self.kind} start failed: "
+                              f"{done.stderr.decode(errors='replace').strip()[-300:]}")
+        try:
+            returncode = ahead.exit_code(made, timeout)
+        except TimeoutError:
+            self._drop_precreated()
+            raise LimitExceeded(self.kind, "time", f"{timeout:g} s wall clock") from None
+        words = []
+        for file in (out, err):
+            if os.fstat(file.fileno()).st_size > MAX_OUTPUT_BYTES:
+                raise LimitExceeded(self.kind, "output", f"more than {MAX_OUTPUT_BYTES:,} "
+                                    "bytes written by the container made ahead")
+            file.seek(0)
+            words.append(file.read().decode(errors="replace"))
+        return ContainerRun(words[0], words[1], returncode, "", cid, made.init_pid)
+
+    def _drop_precreated(self) -> None:
+        """Delete the container made ahead (started or not), end its shim, close its files."""
+        found, self._ahead = self._ahead, None
+        if found is None:
+            return
+        made, cid, files = found
+        try:
+            self._delete(cid)
+            made.end()
+        finally:
+            for file in files:
+                file.close()
 
     # --- where the time goes ------------------------------------------------------------
     def _phases(self, workload: str) -> dict[str, float]:
