@@ -83,6 +83,12 @@ MEMORY_N = {"quick": 10, "full": 50}
 PHASE_CALLS = 5
 
 
+def phase_calls(calls: int) -> int:
+    """Cold calls split for a row of `calls` measured ones: PHASE_CALLS, or a quarter of the
+    row's (at least one) where that is fewer, so a slow kind's quick row stays quick."""
+    return max(1, min(PHASE_CALLS, calls // 4))
+
+
 def phases_ms(box, workload: str, calls: int = PHASE_CALLS) -> dict | None:
     """The median of each named interval of a cold call (the kind's `phases`) over `calls`
     calls, in the kind's order, "other" last; None where the kind cannot split one."""
@@ -232,7 +238,7 @@ def bench_kind(kind: str, calls: int | None, warmup: int = DEFAULT_WARMUP, live:
             extras = box.extra_figures(calls) if path == "cold" else {}
             extras = {**extras, "floor_ms": floor_ms, **memory}
             if path == "cold":
-                phases = phases_ms(box, workload)
+                phases = phases_ms(box, workload, phase_calls(calls))
                 if phases is not None:
                     extras["phases_ms"] = phases
             else:

@@ -47,6 +47,7 @@ CALLS = {
     "extra_figures": (1,), "run_script": ("true",), "bundle_for": (),
     "compile": ("(module)",), "run_wasi": ("(module)",),
     "run_js": ("export function f() { return 1; }", "f"), "floor_call": (),
+    "precreate": ("fib",), "start_precreated": (),
 }
 # Hostile and failing tools, the same for every kind that hosts the language.
 RAISING_TOOLS = {

@@ -14,10 +14,18 @@ pytestmark = pytest.mark.usefixtures("nothing_left_behind")
 FIB_PHASES = {
     "runc": ["create", "start", "run", "delete", "other"],
     "crun": ["create", "start", "run", "delete", "other"],
+    "gvisor": ["create", "start", "run", "delete", "other"],
+    "podman": ["create", "start", "remove", "other"],
+    "docker": ["create", "start", "remove", "other"],
+    "bwrap": ["spawn + namespaces", "mounts + guest", "collect", "other"],
+    "microvm": ["boot", "run", "report", "power off", "other"],
     "wasm": ["store", "instantiate", "call", "drop", "other"],
     "v8": ["http", "load", "call"],
     "process": ["spawn", "run", "collect", "other"],
 }
+# Kinds whose split of a tool call has the same intervals as their fib's (process names
+# its interpreter's start apart: its own test below).
+TOOL_SPLIT_KINDS = ["runc", "crun", "gvisor", "podman", "docker", "bwrap"]
 TOOL_PHASES = ["spawn", "interpreter start", "tool", "exit", "other"]
 # The split may cost more than the whole (runc: four commands instead of one `run`) or
 # less (V8: the least of three passes); generous, but a split of something else fails it.
@@ -68,11 +76,29 @@ def test_a_process_tool_call_splits_interpreter_start_from_the_tools_own_work(wo
         assert cold / FACTOR < sum(medians.values()) < cold * FACTOR, (medians, cold)
 
 
-def test_a_kind_that_cannot_split_says_so_and_names_those_that_can():
-    needs("bwrap")
-    with open_sandbox("bwrap") as box, pytest.raises(NotSupported, match="phases") as caught:
-        box.phases("fib")
-    assert {"runc", "wasm", "v8", "process"} <= set(caught.value.kinds_that_do)
+@pytest.mark.parametrize("kind", TOOL_SPLIT_KINDS)
+def test_a_tool_call_splits_into_the_same_intervals_and_the_guest_is_in_its_run(kind):
+    """The tool's own work (a python3 start and the tool) lands in the interval where the
+    guest runs, not in the runtime's set-up: that interval is longer than fib's."""
+    needs(kind)
+    with open_sandbox(kind) as box:
+        fib = bench.phases_ms(box, "fib", calls=3)
+        tool = bench.phases_ms(box, "tool-py", calls=3)
+        assert list(tool) == FIB_PHASES[kind]
+        assert all(ms >= 0 for ms in tool.values()), tool
+        guest = {"bwrap": "mounts + guest", "podman": "start", "docker": "start"}.get(kind, "run")
+        assert tool[guest] > fib[guest], (fib, tool)
+        cold = median_cold_ms(box, "tool-py", calls=3)
+        assert cold / FACTOR < sum(tool.values()) < cold * FACTOR, (tool, cold)
+
+
+def test_every_kind_splits_fib_and_one_that_cannot_split_a_workload_says_so():
+    from labkit.sandboxes import KINDS
+    from labkit.sandboxes.base import kinds_with_phases
+    assert sorted(kinds_with_phases()) == sorted(KINDS) == sorted(FIB_PHASES)
+    needs("microvm")
+    with open_sandbox("microvm") as box, pytest.raises(NotSupported, match="tool-js"):
+        box.phases("tool-js")
 
 
 def test_a_workload_a_kind_cannot_split_is_not_supported():
@@ -89,8 +115,8 @@ def test_bench_records_the_median_of_each_interval_in_order():
 
 
 def test_bench_leaves_phases_out_where_a_kind_cannot_split():
-    needs("bwrap")
-    (row,) = bench.run_bench(["bwrap"], calls=3, warmup=0, live=2, show_progress=False)
+    (row,) = bench.run_bench(["wasm"], calls=3, warmup=0, live=2, show_progress=False,
+                             workload="tool-py")
     assert row.available and "phases_ms" not in row.extras
 
 
@@ -173,3 +199,17 @@ def test_spans_that_cover_the_call_exactly_leave_no_negative_other():
     split = phase_split(spans, 1_000, 30_957_025)
     assert split["other"] == 0 and all(ms >= 0 for ms in split.values())
     assert phase_split(spans, 0, 31_000_000)["other"] == 0.043975  # 1,000 + 42,975 ns
+
+
+def test_a_tool_calls_split_is_a_bar_of_its_own_without_a_published_line():
+    """A kind's tool-call split never replaces its fib split, and the published figures
+    (all of a smallest program) are drawn over the fib bar only."""
+    tool = {"create": 20.0, "start": 5.0, "run": 25.0, "delete": 6.0, "other": 1.0}
+    rows = rows_with(SPLITS) + [KindResult("runc", True, workload="tool-py",
+                                           extras={"phases_ms": tool})]
+    found = time_split.phase_rows(rows)
+    assert found["runc"] == SPLITS["runc"] and found["runc tool-py"] == tool
+    lines = [t for t in time_split.time_split_figure(rows).data if t.type == "scatter"]
+    alone = [t for t in time_split.time_split_figure(rows_with(SPLITS)).data
+             if t.type == "scatter"]
+    assert len(lines) == len(alone)

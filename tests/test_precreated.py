@@ -43,8 +43,9 @@ def needs(kind):
 
 ahead_kinds = pytest.mark.parametrize("kind", [pytest.param(k, marks=needs(k))
                                                for k in AHEAD_KINDS])
-oci_kinds = pytest.mark.parametrize("kind", [pytest.param(k, marks=needs(k))
-                                             for k in ("runc", "crun")])
+# The kinds whose init (or sandbox) a shim of labkit's waits for (containers/ahead.py).
+shim_kinds = pytest.mark.parametrize("kind", [pytest.param(k, marks=needs(k))
+                                              for k in ("runc", "crun", "gvisor")])
 
 
 def workloads_of(kind: str) -> list[str]:
@@ -63,10 +64,10 @@ def shims() -> list[psutil.Process]:
 
 
 def test_the_kinds_made_ahead_are_the_containers():
-    assert set(AHEAD_KINDS) == {"runc", "crun", "podman", "docker"}
+    assert set(AHEAD_KINDS) == {"runc", "crun", "podman", "docker", "gvisor"}
     for kind in AHEAD_KINDS:
         how = sandbox_class(kind).precreated_how
-        assert "`create`" in how and "`start`" in how, kind
+        assert "create`" in how and "`start`" in how, kind
 
 
 @ahead_kinds
@@ -110,10 +111,10 @@ def test_a_container_made_ahead_exists_before_the_start_and_goes_with_the_sandbo
     assert not shims()
 
 
-@oci_kinds
+@shim_kinds
 def test_the_shim_reports_the_inits_exit_code_and_output(kind):
-    """runc's and crun's `create` leaves no parent to wait for the init: the shim does, so a
-    guest's exit code and words reach labkit as a cold call's would."""
+    """`create` leaves no parent to wait for the init (runc, crun) or the sandbox (runsc):
+    the shim does, so a guest's exit code and words reach labkit as a cold call's would."""
     with open_sandbox(kind) as box:
         box._create_ahead(["/bin/sh", "-c", "echo out; echo err >&2; exit 3"], None)
         result = box._start_ahead()
@@ -125,7 +126,7 @@ def test_the_shim_reports_the_inits_exit_code_and_output(kind):
     assert not shims()
 
 
-@oci_kinds
+@shim_kinds
 def test_a_container_made_ahead_goes_after_an_exception(kind):
     with pytest.raises(RuntimeError, match="mid-block"), open_sandbox(kind) as box:
         box.precreate("tool-py")

@@ -62,7 +62,8 @@ PLACEMENTS = (
 
 def phase_rows(rows: Iterable) -> dict[str, dict[str, float]]:
     """{kind: phases_ms} for the measured rows that split their cold call, in run order
-    (bench results or their dicts; a recorded row's kind is marked "(recorded)").
+    (bench results or their dicts; a recorded row's kind is marked "(recorded)", a tool
+    call's carries its workload: "runc tool-py"), so no row hides another.
 
     Defined in notebook 05 § Start latency, beside the published figures
     """
@@ -70,7 +71,9 @@ def phase_rows(rows: Iterable) -> dict[str, dict[str, float]]:
     for row in rows:
         phases = row.get("phases_ms") if row.get("available") else None
         if phases:
-            label = row["kind"] + (" (recorded)" if row.get("recorded") else "")
+            workload = row.get("workload", "fib")
+            label = row["kind"] + ("" if workload == "fib" else f" {workload}") + \
+                (" (recorded)" if row.get("recorded") else "")
             found[label] = dict(phases)
     return found
 
@@ -122,8 +125,8 @@ def time_split_figure(rows: Iterable, title: str = "Where a cold call's time goe
     """
     kinds = phase_rows(rows)
     if not kinds:
-        raise ValueError("no row has phases_ms: measure with labkit.bench (kinds that "
-                         "split a cold call: runc, crun, wasm, v8, process)")
+        raise ValueError("no row has phases_ms: measure with labkit.bench (every kind "
+                         "splits a cold call of fib; bench records it as phases_ms)")
     fig = make_subplots(rows=len(kinds), cols=1, vertical_spacing=0.5 / len(kinds) ** 1.2,
                         subplot_titles=[f"{kind}: {_fmt(sum(max(v, 0) for v in p.values()))}"
                                         for kind, p in kinds.items()])
@@ -137,7 +140,9 @@ def time_split_figure(rows: Iterable, title: str = "Where a cold call's time goe
                 showlegend=False), row=row, col=1)
         placed = False
         for place in PLACEMENTS:
-            if place.kind != kind.split()[0] or not set(place.covers) <= set(phases):
+            # published figures are of a kind's smallest program: never over a tool call
+            if place.kind != kind.removesuffix(" (recorded)") or \
+                    not set(place.covers) <= set(phases):
                 continue
             placed = True
             start, end = covered_span(phases, place.covers)

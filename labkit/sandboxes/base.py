@@ -586,6 +586,7 @@ class Sandbox(ABC):
         (`precreated`)."""
         self._not_supported("precreated")
 
+    @_needs_open
     def start_precreated(self):
         """Start the guest `precreate` made and return its answer (`precreated`)."""
         self._not_supported("precreated")

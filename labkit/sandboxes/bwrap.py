@@ -47,9 +47,18 @@ from ..errors import (
     LimitExceeded,
 )
 from ..measure import Memory, processes_memory
-from ..workload import READY_LINE, STANDARD_N, check_n
+from ..workload import (
+    READY_LINE,
+    STANDARD_N,
+    WORKLOAD_LANGUAGES,
+    check_n,
+    check_tool_output,
+    expected,
+    tool_input,
+    tool_source,
+)
 from . import _owned, _tools
-from .base import Availability, Capabilities, Limits, Sandbox
+from .base import Availability, Capabilities, Limits, Sandbox, phase_split
 from .containers import bundle
 from .containers.common import (
     HOLD_SECONDS,
@@ -145,15 +154,16 @@ def _confine_argv(limits: Limits) -> list[str]:
             setpriv, "--pdeathsig", "KILL", "--"]
 
 
-def _start(command: list[str], limits: Limits, stdin=None) -> subprocess.Popen:
+def _start(command: list[str], limits: Limits, stdin=None,
+           pass_fds: tuple[int, ...] = ()) -> subprocess.Popen:
     """Start a capped sandbox leading its own process group, its output on pipes (its
-    input from the `stdin` file, else nothing)."""
+    input from the `stdin` file, else nothing; `pass_fds` kept open for bwrap)."""
     prefix = _confine_argv(limits)
     return subprocess.Popen([*prefix, *command],
                             stdin=subprocess.DEVNULL if stdin is None else stdin,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             preexec_fn=None if prefix else _confine(limits),
-                            start_new_session=True)
+                            start_new_session=True, pass_fds=pass_fds)
 
 
 def _kill_group(pid: int) -> None:
@@ -254,19 +264,32 @@ class BwrapSandbox(Sandbox):
 
     # --- one sandbox ----------------------------------------------------------------
     def _run(self, args: list[str], rootfs: bundle.RootFS | None = None,
-             limits: Limits | None = None, stdin=None) -> tuple[ContainerRun, float]:
+             limits: Limits | None = None, stdin=None,
+             events: list | None = None) -> tuple[ContainerRun, float]:
         """Run args in a fresh sandbox, reading its output as it comes (capped); returns
-        what it printed and how long it took. Everything it started is killed after."""
+        what it printed and how long it took. Everything it started is killed after.
+        With `events`, a list, bwrap's status lines (--json-status-fd: the child started,
+        the child exited) are appended to it as (monotonic ns when read, line)."""
         limits = limits or self.limits
         timeout = limits.backstop_seconds(SETUP_SECONDS)
+        command = self.command(args, rootfs)
+        status = os.pipe() if events is not None else None
+        if status is not None:
+            command[1:1] = ["--json-status-fd", str(status[1])]
         started = time.monotonic()
-        proc = _start(self.command(args, rootfs), limits, stdin)
+        try:
+            proc = _start(command, limits, stdin, pass_fds=status[1:] if status else ())
+        finally:
+            if status is not None:
+                os.close(status[1])
         names = {proc.stdout.fileno(): "stdout", proc.stderr.fileno(): "stderr"}
         buffers = {fd: bytearray() for fd in names}
         try:
             with selectors.DefaultSelector() as selector:
                 for fd in buffers:
                     selector.register(fd, selectors.EVENT_READ)
+                if status is not None:
+                    selector.register(status[0], selectors.EVENT_READ)
                 while selector.get_map():
                     remaining = started + timeout - time.monotonic()
                     if remaining <= 0:
@@ -276,6 +299,10 @@ class BwrapSandbox(Sandbox):
                         chunk = os.read(key.fd, 65536)
                         if not chunk:
                             selector.unregister(key.fd)
+                            continue
+                        if status is not None and key.fd == status[0]:
+                            events.extend((time.monotonic_ns(), line) for line in
+                                          chunk.decode(errors="replace").splitlines())
                             continue
                         buffers[key.fd] += chunk
                         if len(buffers[key.fd]) > MAX_OUTPUT_BYTES:
@@ -291,6 +318,8 @@ class BwrapSandbox(Sandbox):
             proc.wait()
             proc.stdout.close()
             proc.stderr.close()
+            if status is not None:
+                os.close(status[0])
         out, err = (bytes(buffers[fd]).decode(errors="replace") for fd in names)
         return ContainerRun(out, err, returncode), time.monotonic() - started
 
@@ -306,7 +335,11 @@ class BwrapSandbox(Sandbox):
 
     def cold_call(self, n: int = STANDARD_N) -> int:
         check_n(n)
-        result, seconds = self._run(["/bin/sh", bundle.GUEST_PATH, str(n)])
+        return self._fib_answer(*self._run(["/bin/sh", bundle.GUEST_PATH, str(n)]))
+
+    def _fib_answer(self, result: ContainerRun, seconds: float) -> int:
+        """The guest script's number, or the cap, bwrap's failure or GuestError that
+        stopped it."""
         self._check_cpu(result, seconds)
         if result.returncode != 0:
             # The guest is labkit's own script, so its shell's words can be trusted here.
@@ -333,7 +366,10 @@ class BwrapSandbox(Sandbox):
         argv, limits = self._tool_command(
             language, _tools.tool_argv(language, source, self.limits.memory_mb))
         with _tools.input_file(input_json) as stdin:
-            result, seconds = self._run(argv, self._tool_rootfs, limits, stdin)
+            return self._tool_answer(*self._run(argv, self._tool_rootfs, limits, stdin))
+
+    def _tool_answer(self, result: ContainerRun, seconds: float) -> str:
+        """The tool's JSON text, or the cap, bwrap's failure or GuestError that stopped it."""
         self._check_cpu(result, seconds)
         if result.returncode != 0 and any(
                 words in result.stderr.lower() for words in TOOL_OUT_OF_MEMORY):
@@ -342,6 +378,47 @@ class BwrapSandbox(Sandbox):
             raise LabkitError(f"bwrap could not make the sandbox: "
                               f"{result.stderr.strip()[:300]}")
         return _tools.tool_answer(self.kind, result.returncode, result.stdout, result.stderr)
+
+    # --- where the time goes ------------------------------------------------------------
+    def _phases(self, workload: str) -> dict[str, float]:
+        """One cold call of `workload` split where bwrap reports (--json-status-fd):
+        "spawn + namespaces" (labkit's spawn of prlimit, setpriv and bwrap, then the clone
+        into new namespaces, until bwrap names its child), "mounts + guest" (the child
+        builds its root filesystem, execs the guest, the guest runs and exits), "collect"
+        (bwrap's exit, the output read). The answer is checked as a cold call's; the
+        status pipe is the only difference from one."""
+        if workload == "fib":
+            argv, rootfs, limits, given = ["/bin/sh", bundle.GUEST_PATH, str(STANDARD_N)], \
+                None, None, None
+        else:
+            language = WORKLOAD_LANGUAGES[workload]
+            argv, limits = self._tool_command(language, _tools.tool_argv(
+                language, tool_source(language), self.limits.memory_mb))
+            rootfs, given = self._tool_rootfs, tool_input(0)
+        events: list[tuple[int, str]] = []
+        clock = time.monotonic_ns
+        with _tools.input_file(given or "") as stdin:
+            start = clock()
+            result, seconds = self._run(argv, rootfs, limits,
+                                        stdin if given is not None else None, events)
+            end = clock()
+        if given is None:
+            if self._fib_answer(result, seconds) != expected(STANDARD_N):
+                raise GuestError(self.kind, f"phases: fib({STANDARD_N}) answered "
+                                            f"{result.stdout[:80]!r}")
+        else:
+            try:
+                check_tool_output(given, self._tool_answer(result, seconds))
+            except ValueError as exc:
+                raise GuestError(self.kind, f"phases: {workload}: {exc}") from None
+        said = {key: when for when, line in events for key in ("child-pid", "exit-code")
+                if f'"{key}"' in line}
+        if len(said) < 2:
+            raise LabkitError(f"bwrap reported no child or no exit on its status fd: "
+                              f"{[line for _, line in events][:2]}")
+        return phase_split([("spawn + namespaces", start, said["child-pid"]),
+                            ("mounts + guest", said["child-pid"], said["exit-code"]),
+                            ("collect", said["exit-code"], end)], start, end)
 
     def _tool_command(self, language: str, tool_argv: list[str]) -> tuple[list[str], Limits]:
         """A tool's command line with a clean environment, and the caps it runs under (node

@@ -25,7 +25,8 @@ from ...errors import LIMIT_CPU, GuestError, LabkitError, LimitExceeded, Unavail
 from ...measure import Memory, processes_memory
 from ...workload import READY_LINE, STANDARD_N, check_n
 from .. import _owned, _tools
-from ..base import Availability, Limits
+from .._warm import precreated_workload_call
+from ..base import Availability, Limits, phase_split
 from . import bundle, seccomp
 from .bundle import GUEST_PATH
 from .common import (
@@ -345,6 +346,31 @@ class CliSandbox(ContainerSandbox):
             finally:
                 if found[1] is not None:
                     found[1].close()
+
+    # --- where the time goes ----------------------------------------------------------------
+    def _phases(self, workload: str) -> dict[str, float]:
+        """One cold call of `workload` as the manager's own commands: `create` (the container
+        recorded: its layer, its config, its cgroup parent), `start` (`start --attach`: the
+        runtime makes namespaces and cgroup, the guest runs, the manager waits for its exit
+        and relays its output), `remove` (`rm`); "other" is labkit's own time between them.
+        Three CLI calls where a cold call's `run --rm` is one, so the split costs two more
+        start-ups of the CLI (each about its floor). Uses, and so replaces, the container
+        made ahead by `precreate`."""
+        prepare, call = precreated_workload_call(self, workload)
+        clock = time.monotonic_ns
+        start = clock()
+        t0 = clock()
+        prepare()
+        t1 = clock()
+        try:
+            call()
+            t2 = clock()
+        finally:
+            t3 = clock()
+            self._drop_precreated()
+            t4 = clock()
+        return phase_split([("create", t0, t1), ("start", t1, t2), ("remove", t3, t4)],
+                           start, clock())
 
     # --- the warm path: exec into a running container -------------------------------------
     def warm_call(self, n: int = STANDARD_N) -> int:

@@ -11,11 +11,9 @@ import contextlib
 import itertools
 import json
 import os
-import select
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections import OrderedDict
 from dataclasses import replace
@@ -24,11 +22,11 @@ from typing import ClassVar
 
 import psutil
 
-from ...errors import GuestError, LabkitError, LimitExceeded, NotSupported, Unavailable
+from ...errors import GuestError, LabkitError, LimitExceeded, Unavailable
 from ...measure import Memory
-from ...workload import STANDARD_N, check_n, expected
+from ...workload import STANDARD_N, check_n
 from .. import _owned, _tools
-from ..base import Availability, Limits, phase_split
+from ..base import Availability, Limits
 from . import ahead, bundle, cgroups
 from .common import (
     DISABLE_ENV,
@@ -59,7 +57,7 @@ def without_lines(text: str, drop: list[str]) -> str:
                    if line.strip() not in unwanted)
 
 
-class OciSandbox(ContainerSandbox):
+class OciSandbox(ahead.StartedByShim, ContainerSandbox):
     """A low-level OCI runtime (runc, crun) on bundles labkit writes itself.
 
     Tool calls (`run_tool`) run the host's node or python3 in a container whose root is a
@@ -99,8 +97,8 @@ class OciSandbox(ContainerSandbox):
         # root ("busybox", "tools") -> (its running container, since when, its process spec)
         self._warm: dict[str, tuple[str, float, dict]] = {}
         self._warm_numbers = itertools.count()
-        # the container made ahead: its shim, its id, its stdio files
-        self._ahead: tuple[ahead.MadeAhead, str, list] | None = None
+        # the container made ahead: its shim (with its stdio files) and its id
+        self._ahead: tuple[ahead.MadeAhead, str] | None = None
 
     # --- availability -------------------------------------------------------------
     @classmethod
@@ -337,144 +335,34 @@ class OciSandbox(ContainerSandbox):
 
     # --- the pre-created path: `create` ahead, `start` on the call -------------------------
     def _create_ahead(self, argv: list[str], input_json: str | None) -> None:
-        """`create` a container running argv (on the tool root when it has an input), its
-        stdio files made here, through a shim that will report its exit (ahead.py)."""
+        """`create` a container running argv (on the tool root when it has an input)
+        through a shim that will report its exit (ahead.py)."""
         folder = self._tool_bundle(argv) if input_json is not None else self._bundle(argv)
         cid = _owned.new_container_id()
         self._for_container(folder, cid)
-        files = [tempfile.TemporaryFile(dir=self._workdir) for _ in range(3)]
-        if input_json is not None:
-            files[0].write(input_json.encode())
-            files[0].seek(0)
-        pid_file = self._workdir / f"{cid}.pid"
         self._runtime_log = self._workdir / "runtime.log"
         self._runtime_log.unlink(missing_ok=True)
+        pid_file = self._workdir / f"{cid}.pid"
         create = [*self._command, "--log", str(self._runtime_log), "--log-format", "json",
                   "create", "--pid-file", str(pid_file), "--bundle", str(folder), cid]
-        try:
-            made = ahead.MadeAhead(create, pid_file, *files,
-                                   timeout=self.limits.backstop_seconds(SETUP_SECONDS))
-        except BaseException:
-            for file in files:
-                file.close()
-            raise
-        self._ahead = (made, cid, files)  # tracked from here: close() removes it
-        if not made.created:
+        self._ahead = (ahead.MadeAhead(create, pid_file, input_json, self._workdir,
+                                       self.limits.backstop_seconds(SETUP_SECONDS)), cid)
+        if not self._ahead[0].created:  # tracked: removed here, or by close() if this fails
             errors = self._runtime_errors()
             self._drop_precreated()
             raise LabkitError(f"{self.kind} could not create a container ahead: "
                               f"{'; '.join(errors)[-300:] or 'no reason logged'}")
 
-    def _start_ahead(self) -> ContainerRun:
-        """`start` the made container, wait for its init's exit (from the shim), read its
-        output; a call past the backstop removes it and raises LimitExceeded("time")."""
-        made, cid, (_, out, err) = self._ahead
-        timeout = self.limits.backstop_seconds(SETUP_SECONDS)
-        done = subprocess.run([*self._command, "start", cid], stdin=subprocess.DEVNULL,
-                              capture_output=True, timeout=timeout)
-        if done.returncode != 0:
-            self._drop_precreated()
-            raise LabkitError(f"{self.kind} start failed: "
-                              f"{done.stderr.decode(errors='replace').strip()[-300:]}")
-        try:
-            returncode = ahead.exit_code(made, timeout)
-        except TimeoutError:
-            self._drop_precreated()
-            raise LimitExceeded(self.kind, "time", f"{timeout:g} s wall clock") from None
-        words = []
-        for file in (out, err):
-            if os.fstat(file.fileno()).st_size > MAX_OUTPUT_BYTES:
-                raise LimitExceeded(self.kind, "output", f"more than {MAX_OUTPUT_BYTES:,} "
-                                    "bytes written by the container made ahead")
-            file.seek(0)
-            words.append(file.read().decode(errors="replace"))
-        return ContainerRun(words[0], words[1], returncode, "", cid, made.init_pid)
-
-    def _drop_precreated(self) -> None:
-        """Delete the container made ahead (started or not), end its shim, close its files."""
-        found, self._ahead = self._ahead, None
-        if found is None:
-            return
-        made, cid, files = found
-        try:
-            self._delete(cid)
-            made.end()
-        finally:
-            for file in files:
-                file.close()
-
     # --- where the time goes ------------------------------------------------------------
     def _phases(self, workload: str) -> dict[str, float]:
-        """One cold fib call as the runtime's own steps, each a command of its own: `create`
-        (namespaces, cgroup, mounts; the init waits), `start` (the init execs the guest),
-        `run` (from `start` returning until the guest has exited: a guest as short as fib
-        may be done before `start` returns, so this reads near zero and its time sits in
-        `start`), `delete` (state and cgroup removed); "other" is labkit's own time between
-        them. Same bundle as cold_call, so the split costs a few more process starts than
-        one `run` does."""
-        if workload != "fib":
-            raise NotSupported(self.kind, f"phases() of the {workload} workload (only fib)",
-                               [])
-        n = STANDARD_N
-        cid = _owned.new_container_id()
-        folder = self._for_container(self.bundle_for(n), cid)
-        timeout = self.limits.backstop_seconds(SETUP_SECONDS)
-        pid_file = self._workdir / f"{cid}.pid"
-        clock, created = time.monotonic_ns, False
-        with tempfile.TemporaryFile(dir=self._workdir) as out, \
-                tempfile.TemporaryFile(dir=self._workdir) as err:
-            start = clock()
-            try:
-                self._running = cid
-                t0 = clock()
-                created = True  # from here a half-made container may exist: always delete
-                self._step("create", subprocess.run(
-                    [*self._command, "create", "--pid-file", str(pid_file), "--bundle",
-                     str(folder), cid], stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                    timeout=timeout), err)
-                t1 = clock()
-                pid = int(pid_file.read_text())
-                pidfd = os.pidfd_open(pid)
-                try:
-                    t2 = clock()
-                    self._step("start", subprocess.run(
-                        [*self._command, "start", cid], capture_output=True,
-                        timeout=timeout), None)
-                    t3 = clock()
-                    if not select.select([pidfd], [], [], timeout)[0]:
-                        raise LimitExceeded(self.kind, "time", f"{timeout:g} s wall clock")
-                    t4 = clock()
-                finally:
-                    os.close(pidfd)
-                self._step("delete", subprocess.run(
-                    [*self._command, "delete", cid], capture_output=True, timeout=timeout),
-                    None)
-                created = False
-                t5 = clock()
-            finally:
-                if created:
-                    self._delete(cid)
-                self._running = None
-                for leftover in (pid_file, pid_file.with_name(f".{pid_file.name}")):
-                    leftover.unlink(missing_ok=True)
-            end = clock()
-            out.seek(0)
-            answer = out.read().decode(errors="replace").strip()
-        if answer != str(expected(n)):
-            raise GuestError(self.kind, f"phases: fib({n}) answered {answer[:80]!r}")
-        return phase_split([("create", t0, t1), ("start", t2, t3), ("run", t3, t4),
-                            ("delete", t4, t5)], start, end)
-
-    def _step(self, name: str, done: subprocess.CompletedProcess, err_file) -> None:
-        """One runtime command of `phases`, or a LabkitError naming it and its words."""
-        if done.returncode == 0:
-            return
-        if err_file is not None:
-            err_file.seek(0)
-            words = err_file.read().decode(errors="replace")
-        else:
-            words = (done.stderr or b"").decode(errors="replace")
-        raise LabkitError(f"{self.kind} {name} failed: {words.strip()[-300:]}")
+        """One cold call of `workload` as the runtime's own steps, each a command of its
+        own: `create` (namespaces, cgroup, mounts; the init waits), `start` (the init execs
+        the guest), `run` (from `start` returning until the guest has exited: a guest as
+        short as fib may be done before `start` returns, so this reads near zero and its
+        time sits in `start`), `delete` (state and cgroup removed); "other" is labkit's own
+        time between them (ahead.shim_phases). Same bundle as a cold call's, so the split
+        costs a few more process starts than one `run` does."""
+        return ahead.shim_phases(self, workload)
 
     # --- many at once -------------------------------------------------------------
     @contextlib.contextmanager

@@ -45,11 +45,12 @@ from ...errors import (
     GuestError,
     LabkitError,
     LimitExceeded,
+    NotSupported,
 )
 from ...measure import Memory, processes_memory
-from ...workload import STANDARD_N, check_n, guest_source
+from ...workload import STANDARD_N, check_n, expected, guest_source
 from .. import _owned
-from ..base import Availability, Capabilities, Limits, Sandbox
+from ..base import Availability, Capabilities, Limits, Sandbox, phase_split
 from . import _image
 
 QEMU = "qemu-system-x86_64"
@@ -293,23 +294,32 @@ class MicrovmSandbox(Sandbox):
             raise LabkitError(f"{QEMU} --version exited with {proc.returncode}: "
                               f"{out.decode(errors='replace').strip()[:200]}")
 
-    def _boot_and_run(self, script: str, args: tuple[str, ...] = ()) -> VmRun:
-        """Boot one VM, run `script` in it, read its framed output; the VM is gone after."""
+    def _boot_and_run(self, script: str, args: tuple[str, ...] = (),
+                      marks: dict | None = None) -> VmRun:
+        """Boot one VM, run `script` in it, read its framed output; the VM is gone after.
+        `marks`, a dict, gets the monotonic ns at which each step was seen: "start" (QEMU
+        spawned), "booted", "exited", "reported" (the console lines /init prints, timed when
+        labkit reads them), "gone" (QEMU ended)."""
         append = self._append("run", script, args)
         boot_seconds = BOOT_SECONDS[self._accel.name]
+        marks = {} if marks is None else marks
+        marks["start"] = time.monotonic_ns()
         proc = self._start(append)
         console = _Console(proc, self.kind)
         stage = "boot"
         try:
             if console.until(_image.BOOTED, time.monotonic() + boot_seconds) is None:
                 raise self._stopped(console, "before /init ran")
+            marks["booted"] = time.monotonic_ns()
             stage = "run"
             exit_line = console.until(_image.EXIT, time.monotonic() + self.limits.cpu_seconds)
             if exit_line is None:
                 raise self._stopped(console, "while the script ran")
+            marks["exited"] = time.monotonic_ns()
             stage = "report"
             if console.until(_image.DONE, time.monotonic() + REPORT_SECONDS) is None:
                 raise self._stopped(console, "before printing the script's output")
+            marks["reported"] = time.monotonic_ns()
         except TimeoutError:
             detail = {"boot": f"the VM did not boot within {boot_seconds:g} s "
                               f"({self._accel.name}); console: {console.tail()}",
@@ -320,6 +330,7 @@ class MicrovmSandbox(Sandbox):
         finally:
             console.close()
             _kill_group(proc)
+            marks["gone"] = time.monotonic_ns()
         return self._parse(console)
 
     def _stopped(self, console: _Console, when: str) -> Exception:
@@ -376,7 +387,31 @@ class MicrovmSandbox(Sandbox):
 
     def cold_call(self, n: int = STANDARD_N) -> int:
         check_n(n)
-        run = self._boot_and_run(self.guest_script(), (str(n),))
+        return self._fib_answer(self._boot_and_run(self.guest_script(), (str(n),)))
+
+    def _phases(self, workload: str) -> dict[str, float]:
+        """One cold fib call as the VM's life, from the lines its /init prints on the
+        serial console (each timed when labkit reads it): "boot" (QEMU starts, firmware,
+        the kernel boots, /init runs), "run" (the guest script, until /init prints its
+        exit code; a script as short as fib's may arrive in the same read as the boot
+        line, and then reads near zero), "report" (its output framed on the console),
+        "power off" (QEMU ended)."""
+        if workload != "fib":
+            raise NotSupported(self.kind, f"phases() of the {workload} workload (a micro-VM "
+                               "here runs labkit's shell guest only)", [])
+        marks: dict[str, int] = {}
+        answer = self._fib_answer(self._boot_and_run(self.guest_script(), (str(STANDARD_N),),
+                                                     marks))
+        if answer != expected(STANDARD_N):
+            raise GuestError(self.kind, f"phases: fib({STANDARD_N}) answered {answer}")
+        return phase_split([("boot", marks["start"], marks["booted"]),
+                            ("run", marks["booted"], marks["exited"]),
+                            ("report", marks["exited"], marks["reported"]),
+                            ("power off", marks["reported"], marks["gone"])],
+                           marks["start"], marks["gone"])
+
+    def _fib_answer(self, run: VmRun) -> int:
+        """The guest script's number, or the cap or GuestError that stopped it."""
         self._raise_if_out_of_memory(run)
         if run.returncode != 0:
             raise GuestError(self.kind, f"the guest script exited with {run.returncode}: "
