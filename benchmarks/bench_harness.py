@@ -3,8 +3,9 @@
 For each kind and workload, in one run and one process: a bare loop of cold calls (the
 sandbox's own cold_call or run_tool, no per-call clock, no answer check) against
 labkit.measure.time_calls driving what `labkit bench` times (per-call clock, answer
-checked), interleaved over several rounds so both see the same machine state. Prints
-per-call cost of each (median and p99 over the rounds), the ratio, and the target (<= 1.05).
+checked), interleaved over several rounds, each going first in every other round, so both
+see the same machine state. Prints per-call cost of each (median and p99 over the rounds),
+the ratio, and the target (<= 1.05).
 A kind that cannot host a workload is named and skipped.
 
     .venv/bin/python benchmarks/bench_harness.py [--kinds process,wasm] \
@@ -75,9 +76,12 @@ def _bare_and_harness(kind: str, workload: str, n: int, rounds: int):
         checked = workload_call(box, workload)
         time_calls(checked, 1, warmup=10)
         bare, harness = [], []
-        for _ in range(rounds):
-            bare.append(tight_loop_seconds(bare_call, n) * 1e3 / n)
-            harness.append(time_calls(checked, n, warmup=0).wall_ns / 1e6 / n)
+        for round_number in range(rounds):
+            # each goes first in every other round: neither gets the machine's better half
+            steps = [lambda: bare.append(tight_loop_seconds(bare_call, n) * 1e3 / n),
+                     lambda: harness.append(time_calls(checked, n, warmup=0).wall_ns / 1e6 / n)]
+            for step in steps[::-1] if round_number % 2 else steps:
+                step()
     return float(np.median(bare)), float(np.median(harness)), float(np.percentile(harness, 99))
 
 

@@ -162,7 +162,7 @@ def test_without_a_call_count_each_kind_takes_its_own(monkeypatch):
 def test_every_row_says_its_workload_and_its_floor_from_the_same_run():
     (row,) = bench.run_bench(["process"], calls=3, warmup=0, live=2, show_progress=False)
     assert row["workload"] == "fib" and "mem_of" not in row
-    # /bin/true spawned as the guests are: a real cost, measured in this run
+    # `true` spawned as the guests are: a real cost, measured in this run
     assert 0 < row["floor_ms"] and row.to_dict()["floor_ms"] == row["floor_ms"]
 
 

@@ -363,11 +363,15 @@ class ProcessSandbox(Sandbox):
                             ("tool", ready, done), ("exit", done, gone)], start, end)
 
     def floor_call(self) -> None:
-        """/bin/true, spawned as every call spawns its guest (own group, rlimits, pipes)."""
-        done = _run_in_own_group(["/bin/true"], self.limits.backstop_seconds(SETUP_SECONDS),
+        """`true` from the guest's own shell binary (busybox's applet, else /bin/true),
+        spawned as every call spawns its guest (own group, rlimits, pipes): the same program
+        loaded, nothing run. (A dynamically linked /bin/true beside a static busybox would
+        cost more than the call it is the floor of.)"""
+        command = [*shell_command()[:1], "true"] if shutil.which("busybox") else ["/bin/true"]
+        done = _run_in_own_group(command, self.limits.backstop_seconds(SETUP_SECONDS),
                                  _rlimits(self.limits))
         if done.returncode != 0:
-            raise GuestError(self.kind, f"/bin/true exited with {done.returncode}")
+            raise GuestError(self.kind, f"{' '.join(command)} exited with {done.returncode}")
 
     # --- the warm path: one long-running interpreter per language (_warm_server.py) -------
     def warm_call(self, n: int = STANDARD_N) -> int:
