@@ -10,12 +10,15 @@ and process count.
 - `managers.py`: Podman and Docker, managers on top of such a runtime, driven by their CLI;
 - `seccomp.py`: the system-call filter, an allow list like Docker's default;
 - `cgroups.py`: where a container's cgroups go (under the lab's own);
+- `ahead.py`: a container made ahead (`create`) and started on the call, with the small
+  shim that waits for it (runc, crun and runsc leave no process to), and the cold call split
+  into the runtime's own steps;
 - `common.py`: what every container kind shares: the cap on output, caps read from
   evidence the guest cannot forge, memory accounting, the switch that makes containers
   report themselves missing.
 
-Every call creates a container, runs the standard workload in it, waits for it and deletes
-it. Nothing outlives the call or the `with` block: containers are deleted on errors and on
+Every cold call creates a container, runs the standard workload in it, waits for it and
+deletes it. Nothing outlives the call or the `with` block: containers are deleted on errors and on
 KeyboardInterrupt, and leftovers of a killed kernel are removed when the next sandbox opens.
 
 Home notebook: notebooks/04_containers_up_close.ipynb.

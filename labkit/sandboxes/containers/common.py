@@ -289,6 +289,7 @@ class ContainerSandbox(Sandbox):
                                 precreated=True)
     precreated_how = ("a container made ahead (`create`, off the clock), started on the "
                       "call (`start`), removed after (off the clock)")
+    _precreated_workload: str | None = None  # what the container made ahead runs
 
     # --- the pre-created path: create ahead, start on the call -----------------------------
     def precreate(self, workload: str = "fib") -> None:
@@ -297,21 +298,22 @@ class ContainerSandbox(Sandbox):
         before, started or not, is removed first; close() removes the last."""
         self._require_open()
         check_workload(workload)
+        self._precreated_workload = None
         self._drop_precreated()
         if workload == "fib":
             argv, given = ["/bin/sh", GUEST_PATH, str(STANDARD_N)], None
         else:
             language = WORKLOAD_LANGUAGES[workload]
             argv, given = _tools.tool_argv(language, tool_source(language)), tool_input(0)
+        self._create_ahead(argv, given)  # a failure leaves nothing made, nothing to start
         self._precreated_workload = workload
-        self._create_ahead(argv, given)
 
     def start_precreated(self):
         """Start the container `precreate` made, wait for its end and return its answer:
         fib's number, or a tool's JSON text (checked by the caller, as a cold call's). Caps
         are read from the same evidence as a cold call's."""
         self._require_open()
-        workload = getattr(self, "_precreated_workload", None)
+        workload = self._precreated_workload
         if workload is None:
             raise LabkitError(f"{self.kind}: no container made ahead; call precreate() "
                               "first (each one starts once)")
