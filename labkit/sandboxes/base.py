@@ -572,9 +572,9 @@ class Sandbox(ABC):
         """One pass of this kind's harness path with no sandbox work: what a cold call costs
         before any sandbox exists (process: the guest shell's `true` spawned the way guests
         are; runc and crun: `<runtime> --version` through the same command line; wasm: an
-        empty call from Python into wasmtime). Timed by the caller in the same run as cold calls (bench's
-        `floor_ms`), so "sandbox cost = cold call - floor" can be read. A kind without one
-        raises NotSupported."""
+        empty call from Python into wasmtime). Timed by the caller in the same run as cold
+        calls (bench's `floor_ms`), so "sandbox cost = cold call - floor" can be read. A kind
+        without one raises NotSupported."""
         raise NotSupported(self.kind, "floor_call() (a harness floor)", kinds_with_floor())
 
     def warm_call(self, n: int = STANDARD_N) -> int:
