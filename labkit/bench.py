@@ -84,9 +84,9 @@ PHASE_CALLS = 5
 
 
 def phase_calls(calls: int) -> int:
-    """Cold calls split for a row of `calls` measured ones: PHASE_CALLS, or a quarter of the
+    """Cold calls split for a row of `calls` measured ones: PHASE_CALLS, or a tenth of the
     row's (at least one) where that is fewer, so a slow kind's quick row stays quick."""
-    return max(1, min(PHASE_CALLS, calls // 4))
+    return max(1, min(PHASE_CALLS, calls // 10))
 
 
 def phases_ms(box, workload: str, calls: int = PHASE_CALLS) -> dict | None:
