@@ -213,3 +213,17 @@ def test_a_tool_calls_split_is_a_bar_of_its_own_without_a_published_line():
     alone = [t for t in time_split.time_split_figure(rows_with(SPLITS)).data
              if t.type == "scatter"]
     assert len(lines) == len(alone)
+
+
+def test_the_figure_keeps_its_labels_apart():
+    """One axis title, under the last bar (per-bar titles ran into the next bar's heading),
+    and each published figure of one kind on a line of its own (wasm has three)."""
+    fig = time_split.time_split_figure(rows_with(SPLITS))
+    axes = fig.layout.to_plotly_json()
+    titled = [ax["title"]["text"] for name, ax in axes.items()
+              if name.startswith("xaxis") and ax.get("title", {}).get("text")]
+    assert titled == ["ms (each bar on its own scale)"]
+    assert axes[f"xaxis{len(SPLITS)}"]["title"]["text"] == titled[0]  # the last bar's
+    wasm_lines = [t for t in fig.data if t.type == "scatter" and t.text[0].startswith(
+        ("wasmtime", "Lucet"))]
+    assert len(wasm_lines) == 3 and len({t.y[0] for t in wasm_lines}) == 3

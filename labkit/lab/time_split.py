@@ -127,7 +127,10 @@ def time_split_figure(rows: Iterable, title: str = "Where a cold call's time goe
     if not kinds:
         raise ValueError("no row has phases_ms: measure with labkit.bench (every kind "
                          "splits a cold call of fib; bench records it as phases_ms)")
-    fig = make_subplots(rows=len(kinds), cols=1, vertical_spacing=0.5 / len(kinds) ** 1.2,
+    height = max(260, 150 * len(kinds))
+    # about 60 px between bars: room for one bar's tick labels and the next bar's title
+    fig = make_subplots(rows=len(kinds), cols=1,
+                        vertical_spacing=min(0.3, 60 / height) if len(kinds) > 1 else 0,
                         subplot_titles=[f"{kind}: {_fmt(sum(max(v, 0) for v in p.values()))}"
                                         for kind, p in kinds.items()])
     for row, (kind, phases) in enumerate(kinds.items(), start=1):
@@ -138,26 +141,30 @@ def time_split_figure(rows: Iterable, title: str = "Where a cold call's time goe
                 text=[name], textposition="inside", insidetextanchor="middle",
                 hovertemplate=f"{kind} · {name}: {_fmt(ms)}<extra></extra>",
                 showlegend=False), row=row, col=1)
-        placed = False
+        placed = 0
         for place in PLACEMENTS:
             # published figures are of a kind's smallest program: never over a tool call
             if place.kind != kind.removesuffix(" (recorded)") or \
                     not set(place.covers) <= set(phases):
                 continue
-            placed = True
             start, end = covered_span(phases, place.covers)
             point = place.figure
+            level = -0.55 - 0.4 * placed  # one line under another, labels apart
+            placed += 1
             fig.add_trace(go.Scatter(
-                x=[start, end], y=[-0.55, -0.55], mode="lines+markers+text",
+                x=[start, end], y=[level, level], mode="lines+markers+text",
                 line=dict(color=style.ESSAY, width=2), marker=dict(symbol="line-ns-open"),
                 text=[f"{point.name}: {point.value:g} ms", ""], textposition="bottom right",
                 textfont=dict(size=10),
                 hovertemplate=f"{point.name}: {point.value:g} ms<br>{place.note}<extra></extra>",
                 showlegend=False), row=row, col=1)
-        # room under the bar for a published figure's line and its label, no more
-        fig.update_yaxes(showticklabels=False, range=[-1.05 if placed else -0.5, 0.5],
-                         row=row, col=1)
-        fig.update_xaxes(title_text="ms", row=row, col=1, rangemode="tozero")
-    style.layout(fig, title, barmode="stack", height=max(260, 150 * len(kinds)),
-                 showlegend=False)
+        # room under the bar for each published figure's line and its label, no more
+        fig.update_yaxes(showticklabels=False, range=[-0.5 - 0.4 * placed - 0.15 * bool(placed),
+                                                     0.5], row=row, col=1)
+        fig.update_xaxes(rangemode="tozero", row=row, col=1)
+    # one axis title, under the last bar: each bar's own scale is in ms
+    fig.update_xaxes(title_text="ms (each bar on its own scale)", row=len(kinds), col=1)
+    style.layout(fig, title, barmode="stack", height=height + 40 * sum(
+        1 for kind in kinds for place in PLACEMENTS
+        if place.kind == kind.removesuffix(" (recorded)")), showlegend=False)
     return fig
